@@ -1,0 +1,176 @@
+"""Keras ImageNet models: loading, weights, preprocessing, cutting at a layer, validation.
+
+Images handed to :func:`preprocess` are float RGB in [0, 255] with shape (N, H, W, 3).
+The gradient-ascent loops in :mod:`featviz_extras.render` optimize images in [-1, 1];
+:func:`preprocessor` gives the matching map from [-1, 1] to a named model's input.
+
+TensorFlow is imported lazily inside the functions, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import keras
+
+MODEL_NAMES = ("vgg19", "vgg16", "resnet50", "inception_v3")
+
+# name -> (keras.applications module, constructor name, input size in pixels)
+_APPLICATIONS = {
+    "vgg19": ("vgg19", "VGG19", 224),
+    "vgg16": ("vgg16", "VGG16", 224),
+    "resnet50": ("resnet50", "ResNet50", 224),
+    "inception_v3": ("inception_v3", "InceptionV3", 299),
+}
+
+# keras.Model -> {layer name: cut keras.Model}; entries vanish with the model
+_LAYER_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _check_name(name: str) -> str:
+    if name not in _APPLICATIONS:
+        raise ValueError(f"unknown model name {name!r}; valid names are {', '.join(MODEL_NAMES)}")
+    return name
+
+
+def _application(name: str) -> Any:
+    """The keras.applications submodule for a model name (has the constructor and
+    ``preprocess_input``)."""
+    import keras
+
+    return getattr(keras.applications, _APPLICATIONS[_check_name(name)][0])
+
+
+def _constructor(name: str) -> Callable[..., keras.Model]:
+    return getattr(_application(name), _APPLICATIONS[name][1])
+
+
+def input_size(name: str) -> int:
+    """Native square input size in pixels of a named model (224, or 299 for inception_v3)."""
+    return _APPLICATIONS[_check_name(name)][2]
+
+
+def load_model(
+    name: str, weights: str | os.PathLike | None = "imagenet", include_top: bool = True
+) -> keras.Model:
+    """Build a Keras ImageNet application model.
+
+    :param name: one of :data:`MODEL_NAMES`.
+    :param weights: ``"imagenet"`` (downloaded by Keras, needs internet the first time),
+        ``None`` (random initialisation; seed it with ``keras.utils.set_random_seed``), or
+        the path of a local weights file (``.h5``, ``.weights.h5`` or ``.keras``).
+    :param include_top: keep the classifier head. With the head the input is fixed to
+        :func:`input_size` pixels; without it any image size is accepted.
+    :return: the ``keras.Model``; its input takes images already passed through
+        :func:`preprocess` (shape (N, H, W, 3)).
+    """
+    constructor = _constructor(name)
+    if weights is None or weights == "imagenet":
+        pass
+    elif isinstance(weights, str | os.PathLike):
+        weights = os.fspath(weights)
+        if not os.path.isfile(weights):
+            raise FileNotFoundError(
+                f"weights file {weights!r} for model {name!r} does not exist; pass the path "
+                "of a local .h5/.keras weights file, weights='imagenet' or weights=None"
+            )
+    else:
+        raise ValueError(
+            f"weights must be 'imagenet', None or the path of a local weights file, "
+            f"not {weights!r}"
+        )
+    if weights != "imagenet":
+        return constructor(weights=weights, include_top=include_top)
+    try:
+        return constructor(weights="imagenet", include_top=include_top)
+    except Exception as excpt:  # Keras raises a bare Exception on URL failures
+        raise RuntimeError(
+            f"could not download ImageNet weights for {name}; pass weights=<local .h5 file> "
+            f"or weights=None (random initialisation). The error was: {excpt}"
+        ) from excpt
+
+
+def preprocess(name: str, images: np.ndarray) -> np.ndarray:
+    """Apply a named model's own ``preprocess_input``.
+
+    :param images: float RGB images in [0, 255], shape (N, H, W, 3); not modified.
+    :return: float32 array (N, H, W, 3) ready for the model's input.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must have shape (N, H, W, 3), got {images.shape}")
+    # Keras's preprocess_input works in place on float32 arrays: always hand it a copy
+    return np.asarray(_application(name).preprocess_input(np.array(images, dtype=np.float32)))
+
+
+def preprocessor(name: str) -> Callable:
+    """Map from images in [-1, 1] (the convention of :mod:`featviz_extras.render`) to a
+    named model's input: ``x -> preprocess_input((x + 1) * 127.5)``.
+
+    The returned callable accepts and returns tensors of shape (N, H, W, 3) and can be
+    passed as ``preprocess=`` to the render functions (it is differentiable).
+    """
+    preprocess_input = _application(name).preprocess_input
+
+    def unit_to_model_input(images):
+        return preprocess_input((images + 1.0) * 127.5)
+
+    unit_to_model_input.__name__ = f"{name}_preprocessor"
+    return unit_to_model_input
+
+
+def layer_names(model: keras.Model) -> list[str]:
+    """Names of all layers of ``model``, in order."""
+    return [layer.name for layer in model.layers]
+
+
+def get_layer(model: keras.Model, layer: str) -> keras.layers.Layer:
+    """The layer of ``model`` called ``layer``; unknown name -> ValueError listing the
+    valid names."""
+    names = layer_names(model)
+    if layer not in names:
+        raise ValueError(
+            f"model {model.name!r} has no layer {layer!r}; valid layer names are: "
+            + ", ".join(names)
+        )
+    return model.get_layer(layer)
+
+
+def layer_model(model: keras.Model, layer: str) -> keras.Model:
+    """A model mapping ``model``'s input to the output of ``layer`` (shared weights).
+
+    Built once per (model, layer) and cached.
+    """
+    import keras
+
+    cut_models = _LAYER_MODELS.setdefault(model, {})
+    if layer not in cut_models:
+        output = get_layer(model, layer).output
+        cut_models[layer] = keras.Model(model.inputs, output, name=f"{model.name}_{layer}")
+    return cut_models[layer]
+
+
+def channel_count(model: keras.Model, layer: str) -> int:
+    """Number of channels (last axis) of a layer's output."""
+    shape = get_layer(model, layer).output.shape
+    return int(shape[-1])
+
+
+def check_channel(model: keras.Model, layer: str, channel: int) -> int:
+    """Check that ``channel`` is a valid channel index of ``layer``; returns the layer's
+    channel count. Out of range -> IndexError saying the count; non-integer -> TypeError."""
+    count = channel_count(model, layer)
+    if isinstance(channel, bool) or not isinstance(channel, int | np.integer):
+        raise TypeError(f"channel must be an integer, not {channel!r}")
+    if not 0 <= channel < count:
+        raise IndexError(
+            f"channel {channel} is out of range for layer {layer!r}, which has {count} "
+            f"channels (valid: 0 to {count - 1})"
+        )
+    return count
