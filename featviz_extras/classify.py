@@ -1,0 +1,149 @@
+"""What do several ImageNet models see in an image? Predictions decoded with an offline class index.
+
+The 1000 ImageNet classes are read from ``data/imagenet_classes.tsv`` (Keras order: WordNet ids
+sorted; names as in Keras, e.g. ``sea_cucumber``), so decoding never needs the internet. See
+``data/SOURCE.md`` for where that table comes from.
+"""
+
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from featviz_extras.analysis import ImageLike, load_image, model_input_size
+
+CLASS_INDEX_FILE = Path(__file__).with_name("data") / "imagenet_classes.tsv"
+N_CLASSES = 1000
+DEFAULT_MODELS = ("vgg19", "vgg16", "resnet50")
+
+# (wnid, class name, probability)
+Prediction = tuple[str, str, float]
+
+
+@cache
+def imagenet_classes() -> tuple[tuple[str, str], ...]:
+    """The 1000 ImageNet classes as ``(wnid, name)`` pairs, in the order of Keras's outputs."""
+    lines = CLASS_INDEX_FILE.read_text(encoding="utf-8").splitlines()
+    rows = [line.split("\t") for line in lines[1:] if line]
+    if len(rows) != N_CLASSES or [int(row[0]) for row in rows] != list(range(N_CLASSES)):
+        raise RuntimeError(
+            f"{CLASS_INDEX_FILE} is damaged: expected rows 0..{N_CLASSES - 1}; regenerate it with "
+            "featviz_extras/data/make_imagenet_classes.py"
+        )
+    return tuple((wnid, name) for _, wnid, name in rows)
+
+
+def class_index(wnid_or_name: str) -> int:
+    """Output index (0-999) of an ImageNet class given its wnid (``n02321529``) or its name
+    (``sea_cucumber``). A name shared by two classes (``crane``, ``maillot``) must be given by
+    wnid."""
+    matches = [
+        i for i, (wnid, name) in enumerate(imagenet_classes()) if wnid_or_name in (wnid, name)
+    ]
+    if not matches:
+        raise ValueError(
+            f"{wnid_or_name!r} is not an ImageNet class wnid or name; see {CLASS_INDEX_FILE}"
+        )
+    if len(matches) > 1:
+        wnids = [imagenet_classes()[i][0] for i in matches]
+        raise ValueError(f"class name {wnid_or_name!r} is ambiguous; use one of the wnids {wnids}")
+    return matches[0]
+
+
+def _check_top(top: int) -> None:
+    if isinstance(top, bool) or not isinstance(top, int | np.integer) or not 1 <= top <= N_CLASSES:
+        raise ValueError(f"top must be an integer from 1 to {N_CLASSES}, not {top!r}")
+
+
+def decode(probs: np.ndarray, top: int = 5) -> list[Prediction] | list[list[Prediction]]:
+    """The ``top`` most probable classes of model outputs over the 1000 ImageNet classes.
+
+    ``probs`` of shape ``(1000,)`` gives ``[(wnid, name, probability), ...]``, highest first;
+    shape ``(N, 1000)`` gives one such list per row.
+    """
+    probs = np.asarray(probs)
+    if probs.ndim not in (1, 2) or probs.shape[-1] != N_CLASSES:
+        raise ValueError(
+            f"probs has shape {probs.shape}; expected ({N_CLASSES},) or (N, {N_CLASSES}), "
+            "the output of a model with its ImageNet classifier (include_top=True)"
+        )
+    if not np.all(np.isfinite(probs)):
+        raise ValueError("probs contains NaN or infinite values")
+    _check_top(top)
+    if probs.ndim == 2:
+        return [decode(row, top) for row in probs]
+    classes = imagenet_classes()
+    best = np.argsort(-probs, kind="stable")[:top]
+    return [(classes[i][0], classes[i][1], float(probs[i])) for i in best]
+
+
+def predict(name: str, model, image: np.ndarray) -> np.ndarray:
+    """Class probabilities ``(1000,)`` of one model for one RGB image ``(H, W, 3)`` in [0, 255].
+
+    ``name`` (one of :data:`featviz_extras.models.MODEL_NAMES`) selects the preprocessing; the
+    image is resized (bilinear) to the model's input size (its fixed input, else
+    ``models.input_size(name)``).
+    """
+    from featviz_extras import models
+
+    if name not in models.MODEL_NAMES:
+        raise ValueError(
+            f"unknown model name {name!r}: it selects the preprocessing, so use one of "
+            f"{models.MODEL_NAMES}"
+        )
+    size = model_input_size(model) or models.input_size(name)
+    batch = models.preprocess(name, load_image(image, size)[np.newaxis])
+    probs = np.asarray(model(batch, training=False), dtype=np.float64)
+    if probs.shape != (1, N_CLASSES):
+        raise ValueError(
+            f"model {name!r} outputs shape {probs.shape[1:]}; expected {N_CLASSES} ImageNet class "
+            "probabilities (load it with include_top=True)"
+        )
+    probs = probs[0]
+    if probs.min() < 0 or abs(probs.sum() - 1) > 1e-3:
+        raise ValueError(
+            f"model {name!r} outputs do not look like probabilities (min {probs.min():g}, "
+            f"sum {probs.sum():g}); build it with classifier_activation='softmax'"
+        )
+    return probs
+
+
+def classify(
+    image: ImageLike,
+    models: Sequence[str] | Mapping[str, object] = DEFAULT_MODELS,
+    top: int = 3,
+    weights: str | Path | None = "imagenet",
+) -> dict[str, list[Prediction]]:
+    """Top-``top`` ImageNet predictions of several models for one image.
+
+    :param image: a path, or an RGB array ``(H, W, 3)`` in [0, 255] (e.g. the uint8 output of
+        :func:`featviz_extras.render.visualize`); resized to each model's input size.
+    :param models: model names from :data:`featviz_extras.models.MODEL_NAMES`, loaded one at a
+        time with ``weights``; or a mapping ``{name: keras.Model}`` of already-loaded models
+        (``weights`` is then not used; the name selects the preprocessing).
+    :param weights: ``"imagenet"``, None (random weights) or a local weights file, for every
+        model given by name.
+    :return: ``{model name: [(wnid, class name, probability), ...]}``, highest probability first.
+    """
+    from featviz_extras import models as model_zoo
+
+    if isinstance(models, str):
+        raise TypeError(f"models must be a list of names or a dict, not the string {models!r}")
+    if len(models) == 0:
+        raise ValueError(f"no models given; use names from {model_zoo.MODEL_NAMES}")
+    _check_top(top)
+    image = load_image(image)
+    if not isinstance(models, Mapping):
+        for name in models:
+            model_zoo.input_size(name)  # unknown names fail before any model is loaded
+    results = {}
+    if isinstance(models, Mapping):
+        for name, model in models.items():
+            results[name] = decode(predict(name, model, image), top)
+        return results
+    for name in models:
+        model = model_zoo.load_model(name, weights=weights, include_top=True)
+        results[name] = decode(predict(name, model, image), top)
+        del model  # one large model in memory at a time
+    return results

@@ -1,0 +1,239 @@
+"""Figures of feature-visualization results, written to files (matplotlib Agg, Pillow for GIFs).
+
+Figures are built with :class:`matplotlib.figure.Figure` directly (no pyplot state, no display
+needed); the file format follows the suffix of the path (use ``.png``). Every function returns the
+path it wrote.
+"""
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from featviz_extras.analysis import check_image
+
+FIGURE_DPI = 120
+HIGHLIGHT = "tab:red"
+GROUP_COLOURS = {"same_class": "tab:green", "different_class": "tab:orange", "random": "tab:gray"}
+
+
+def _output_path(path: str | Path, suffix: str | None = None) -> Path:
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: folder {path.parent} does not exist")
+    if suffix is not None and path.suffix.lower() != suffix:
+        raise ValueError(f"{path} should end in {suffix}")
+    return path
+
+
+def _to_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """An RGB image ``(H, W, 3)`` in [0, 255] as uint8 (floats are rounded)."""
+    image = np.asarray(image)
+    if image.dtype == np.uint8:
+        return check_image(image, name).astype(np.uint8)
+    return np.round(check_image(image, name)).astype(np.uint8)
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def save_image(image: np.ndarray, path: str | Path) -> Path:
+    """Write an RGB image ``(H, W, 3)`` in [0, 255] pixel for pixel (uint8; floats rounded)."""
+    from PIL import Image
+
+    path = _output_path(path)
+    Image.fromarray(_to_uint8(image)).save(path)
+    return path
+
+
+def save_gif(
+    frames: Sequence[np.ndarray], path: str | Path, duration_ms: int = 80, loop: int = 0
+) -> Path:
+    """Write an animated GIF of RGB frames ``(H, W, 3)`` in [0, 255], all of the same shape.
+
+    ``duration_ms`` is the display time of each frame in milliseconds; ``loop=0`` repeats
+    forever. Every frame is kept (none is merged with an identical neighbour).
+    """
+    from PIL import Image
+
+    path = _output_path(path, ".gif")
+    if len(frames) == 0:
+        raise ValueError("no frames to write (ask render.visualize for return_history=True)")
+    if duration_ms < 1:
+        raise ValueError(f"duration_ms must be a positive number of milliseconds: {duration_ms}")
+    images = [_to_uint8(frame, f"frame {i}") for i, frame in enumerate(frames)]
+    shapes = {image.shape for image in images}
+    if len(shapes) > 1:
+        raise ValueError(f"frames have different shapes {sorted(shapes)}")
+    pictures = [Image.fromarray(image) for image in images]
+    pictures[0].save(
+        path,
+        format="GIF",
+        save_all=True,
+        append_images=pictures[1:],
+        duration=duration_ms,
+        loop=loop,
+        disposal=1,
+        optimize=False,
+    )
+    return path
+
+
+def plot_visualization(
+    image: np.ndarray,
+    path: str | Path,
+    title: str | None = None,
+    activation: np.ndarray | None = None,
+) -> Path:
+    """The visualization ``(H, W, 3)`` in [0, 255], beside the objective per ascent step
+    (``activation``, shape ``(steps + 1,)``, e.g. ``history.activation``) if given."""
+    path = _output_path(path)
+    image = _to_uint8(image)
+    if activation is None:
+        figure = _figure(5, 5)
+        image_axes = figure.add_subplot()
+    else:
+        activation = np.asarray(activation, dtype=np.float64)
+        if activation.ndim != 1 or activation.size == 0:
+            raise ValueError(f"activation has shape {activation.shape}; expected (steps + 1,)")
+        figure = _figure(10, 4.5)
+        image_axes, curve_axes = figure.subplots(1, 2, width_ratios=[1, 1.2])
+        curve_axes.plot(np.arange(activation.size), activation, color=HIGHLIGHT)
+        curve_axes.set_xlabel("gradient-ascent step")
+        curve_axes.set_ylabel("objective (mean channel activation)")
+        curve_axes.grid(alpha=0.3)
+    image_axes.imshow(image)
+    image_axes.set_axis_off()
+    if title:
+        figure.suptitle(title)
+    figure.savefig(path, dpi=FIGURE_DPI)
+    return path
+
+
+def plot_activation_profile(
+    vector: np.ndarray,
+    path: str | Path,
+    channel: int | None = None,
+    title: str | None = None,
+) -> Path:
+    """Bar chart of a channel-mean activation vector ``(C,)`` over the channel index, with
+    ``channel`` highlighted (and its value written in the legend)."""
+    path = _output_path(path)
+    vector = np.asarray(vector, dtype=np.float64)
+    if vector.ndim != 1 or vector.size == 0:
+        raise ValueError(f"vector has shape {vector.shape}; expected (C,), one value per channel")
+    if channel is not None and not 0 <= channel < vector.size:
+        raise IndexError(f"channel {channel} is out of range for {vector.size} channels")
+    figure = _figure(10, 4)
+    axes = figure.add_subplot()
+    axes.bar(np.arange(vector.size), vector, width=1.0, color="tab:blue")
+    if channel is not None:
+        axes.bar(
+            [channel], [vector[channel]], width=1.0, color=HIGHLIGHT,
+            label=f"channel {channel}: {vector[channel]:.3g}",
+        )  # fmt: skip
+        axes.legend(loc="upper right")
+    axes.set_xlim(-0.5, vector.size - 0.5)
+    axes.set_xlabel("channel")
+    axes.set_ylabel("mean activation")
+    if title:
+        axes.set_title(title)
+    figure.savefig(path, dpi=FIGURE_DPI)
+    return path
+
+
+def plot_distance_histograms(
+    groups: Mapping[str, np.ndarray],
+    path: str | Path,
+    markers: Mapping[str, float] | None = None,
+    bins: int = 40,
+    title: str | None = None,
+) -> Path:
+    """Histograms (normalized to unit area) of L2 distances, one per group, on shared bins.
+
+    ``groups`` maps a group name (e.g. the keys of :func:`analysis.pair_distances`, or
+    ``"target vs images"``) to distances ``(n,)``; ``markers`` maps a label to a distance drawn
+    as a vertical line (e.g. the target's mean distance to one class).
+    """
+    path = _output_path(path)
+    if not groups:
+        raise ValueError("no distance groups to plot")
+    values = {name: np.asarray(d, dtype=np.float64).ravel() for name, d in groups.items()}
+    empty = [name for name, d in values.items() if d.size == 0]
+    if empty:
+        raise ValueError(f"distance groups {empty} are empty")
+    everything = np.concatenate(list(values.values()) + [list((markers or {}).values())])
+    edges = np.histogram_bin_edges(everything, bins=bins)
+    figure = _figure(8, 4.5)
+    axes = figure.add_subplot()
+    for name, distances in values.items():
+        axes.hist(
+            distances, bins=edges, density=True, histtype="step", linewidth=1.8,
+            color=GROUP_COLOURS.get(name), label=f"{name.replace('_', ' ')} (n={distances.size})",
+        )  # fmt: skip
+    for i, (label, value) in enumerate((markers or {}).items()):
+        axes.axvline(value, color=HIGHLIGHT, linestyle=("--", ":", "-.")[i % 3], label=label)
+    axes.set_xlabel("L2 distance between activation vectors")
+    axes.set_ylabel("density")
+    axes.legend()
+    if title:
+        axes.set_title(title)
+    figure.savefig(path, dpi=FIGURE_DPI)
+    return path
+
+
+def plot_tsne(
+    embedding: np.ndarray,
+    labels: Sequence[str],
+    path: str | Path,
+    with_target: bool = True,
+    target_label: str = "target",
+    title: str | None = None,
+) -> Path:
+    """Scatter of a 2-D embedding ``(N, 2)``, or ``(N + 1, 2)`` whose last row is the target
+    (``with_target=True``, as returned by :func:`analysis.tsne_embedding` with a target).
+
+    Points are coloured by their ``N`` labels (legend shown up to 20 classes); the target is a
+    large red star.
+    """
+    path = _output_path(path)
+    embedding = np.asarray(embedding, dtype=np.float64)
+    labels = np.asarray(labels)
+    expected = len(labels) + int(with_target)
+    if embedding.ndim != 2 or embedding.shape != (expected, 2):
+        raise ValueError(
+            f"embedding has shape {embedding.shape}; expected ({expected}, 2) for {len(labels)} "
+            f"labels{' plus the target as last row' if with_target else ''}"
+        )
+    figure = _figure(7, 6)
+    axes = figure.add_subplot()
+    classes = np.unique(labels)
+    for label, colour in zip(classes, _class_colours(len(classes)), strict=True):
+        points = embedding[: len(labels)][labels == label]
+        axes.scatter(points[:, 0], points[:, 1], s=14, color=colour, label=str(label), alpha=0.8)
+    if with_target:
+        axes.scatter(
+            *embedding[-1], s=300, marker="*", color=HIGHLIGHT, edgecolor="black", zorder=3,
+            label=target_label,
+        )  # fmt: skip
+    if len(classes) <= 20:
+        axes.legend(fontsize="small", markerscale=1.0, loc="best")
+    axes.set_xlabel("t-SNE 1")
+    axes.set_ylabel("t-SNE 2")
+    if title:
+        axes.set_title(title)
+    figure.savefig(path, dpi=FIGURE_DPI)
+    return path
+
+
+def _class_colours(n: int) -> list[tuple[float, float, float, float]]:
+    """``n`` distinct colours: the qualitative tab10/tab20 palettes, else samples of turbo."""
+    from matplotlib import colormaps
+
+    if n <= 20:
+        palette = colormaps["tab10" if n <= 10 else "tab20"]
+        return [palette(i) for i in range(n)]
+    return [colormaps["turbo"](x) for x in np.linspace(0, 1, n)]
