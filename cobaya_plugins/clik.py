@@ -95,13 +95,28 @@ def check_clik_path(path: str | os.PathLike) -> Path:
     return full
 
 
+def read_lkl_type(path: Path) -> str:
+    """The likelihood type of a clik directory (``lkl_type`` in ``clik/lkl_0/_mdb``, e.g.
+    ``smica``, ``gibbs_gauss``, ``plik_cmbonly``), ``"lensing"`` for lensing files, or
+    ``"unknown"``."""
+    if (path / "clik_lensing").is_dir():
+        return "lensing"
+    mdb = path / "clik" / "lkl_0" / "_mdb"
+    if mdb.is_file():
+        for line in mdb.read_text().splitlines():
+            key, _, rest = line.partition(" ")
+            if key == "lkl_type":
+                return rest.partition(" ")[2].strip()
+    return "unknown"
+
+
 class ClikLikelihood:
     """One opened ``.clik`` file (use :func:`open_clik` to get one).
 
     Attributes: ``path`` (absolute Path), ``backend`` (``"clik"`` or ``"clipy"``), ``lmax``
     (dict of used spectra to lmax, e.g. ``{"tt": 2508, "ee": 2508, "te": 2508}``),
     ``nuisance_names`` (tuple, the file's order), ``self_check`` (the backend's self-test line,
-    or None), ``is_lensing``.
+    or None), ``is_lensing``, ``lkl_type`` (e.g. ``"smica"``).
     """
 
     def __init__(self, path: str | os.PathLike, backend: str = "auto"):
@@ -115,6 +130,7 @@ class ClikLikelihood:
                 "(PyPI's 'clik' is an unrelated package). Use backend='clipy' or 'auto'."
             )
         self.is_lensing = (self.path / "clik_lensing").is_dir()
+        self.lkl_type = read_lkl_type(self.path)
         log = io.StringIO()
         if compiled is not None:
             self.backend = "clik"
@@ -172,6 +188,7 @@ class ClikLikelihood:
         units: str = "muK2",
         ell_factor: bool = False,
         T_cmb: float = T_CMB_FIRAS,
+        strict: bool = True,
     ) -> float:
         """log-likelihood for spectra ``cls`` and nuisance parameters ``nuisance``.
 
@@ -179,13 +196,14 @@ class ClikLikelihood:
         files), arrays from ell = 0 (longer arrays are cut at lmax; ``tb``/``eb`` default to 0).
         ``units``: ``"muK2"``, ``"K2"`` or ``"dimensionless"`` (ΔT/T, scaled by (T_cmb·1e6)²,
         T_cmb [K]); ``ell_factor=True`` means the input is D_ell = ell(ell+1)C_ell/2π.
-        ``nuisance``: dict by name (any order), exactly the names in :attr:`nuisance_names`.
+        ``nuisance``: dict by name (any order), exactly the names in :attr:`nuisance_names`
+        (with ``strict=False``, other keys are ignored).
         NaN/inf spectra and clik's "outside" value give ``-inf``.
         """
         vec = self._vector
         if not vec.fill_cls(cls, units, ell_factor, T_cmb):
             return -math.inf
-        vec.fill_nuisance(nuisance)
+        vec.fill_nuisance(nuisance, strict)
         return self.loglike_vector(vec.buffer)
 
     def loglike_vector(self, vector: np.ndarray) -> float:

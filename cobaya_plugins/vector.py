@@ -8,6 +8,8 @@ order. :class:`CallVector` owns one preallocated float64 buffer and fills it in 
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -21,10 +23,10 @@ LENSING_SPECTRA = ("pp",) + CMB_SPECTRA
 #: Spectra that may be omitted by the caller: zeros are passed (parity-violating, usually zero).
 OPTIONAL_SPECTRA = ("tb", "eb")
 
-# Unit-mistake guard: plausible D_ell [µK²] of a CMB-like spectrum near the reference multipole.
-# TT: D_ell is ~1e3 at ell < 30 and ~5.6e3 at the first peak for any sensible model; the mistakes
-# it catches are off by ell(ell+1)/2π (>= 67 at ell >= 20) or by 1e12 / (T_cmb·1e6)².
-_GUARD = {"tt": (50.0, 3.0e4), "ee": (1.0e-4, 1.0e3)}
+# Unit-mistake guard: D_ell [µK²] of the guarded spectrum at the reference multipole may differ
+# from the shipped fiducial LCDM spectrum by at most these factors. The mistakes it catches are
+# off by ell(ell+1)/2π (>= 67 at ell >= 20) or by 1e12 / (T_cmb·1e6)².
+_GUARD_FACTOR = {"tt": 8.0, "ee": 100.0}
 _GUARD_ELL = 200
 
 
@@ -120,47 +122,55 @@ class CallVector:
             )
 
 
+@functools.cache
+def _reference_dl(name: str, ell: int) -> float:
+    """D_ell [µK²] of the shipped fiducial spectrum ``name`` at ``ell``."""
+    from .fiducial import load_fiducial
+
+    return float(load_fiducial()[name][ell] * ell * (ell + 1) / (2 * np.pi))
+
+
 def check_units(name: str, cl_muK2: np.ndarray, units: str, ell_factor: bool) -> None:
     """Raise ``ValueError`` if a converted spectrum (C_ell µK², ell from 0) has an implausible size.
 
-    ``name`` is ``"tt"`` or ``"ee"``; the check looks at D_ell near ell = 200 (or the highest ell
-    available) and names the most likely mistake: D_ell given as C_ell (or the reverse), K² or
-    ΔT/T given as µK², and so on, with the fix.
+    ``name`` is ``"tt"`` or ``"ee"``. The check compares D_ell at ell = 200 (or the highest ell
+    available) with the shipped fiducial LCDM spectrum and, when it is off by more than a factor
+    8 (TT) or 100 (EE), names the most likely mistake — D_ell given as C_ell (or the reverse), K²
+    or ΔT/T given as µK², and so on — with the fix.
     """
-    lmax = len(cl_muK2) - 1
-    ell = min(_GUARD_ELL, lmax)
+    ell = min(_GUARD_ELL, len(cl_muK2) - 1)
     if ell < 2:
         return
-    lo, hi = _GUARD[name]
     to_dl = ell * (ell + 1) / (2 * np.pi)
     dl = cl_muK2[ell] * to_dl
-    if lo <= dl <= hi:
+    ref = _reference_dl(name, ell)
+    tolerance = math.log(_GUARD_FACTOR[name])
+    if dl > 0 and abs(math.log(dl / ref)) <= tolerance:
         return
-    # What the raw input value was, and which reading of it would be plausible.
+    # The raw input value, and the reading of it closest to the fiducial.
     raw = (dl if ell_factor else cl_muK2[ell]) / to_muK2_factor(units)
     said = f"{'D_ell' if ell_factor else 'C_ell'} in {units}"
-    guesses = []
-    for u in UNITS:
-        for is_dl in (False, True):
-            if (u, is_dl) == (units, ell_factor):
-                continue
-            d = raw * to_muK2_factor(u) * (1.0 if is_dl else to_dl)
-            if lo <= d <= hi:
-                guesses.append((u, is_dl))
     msg = (
-        f"{name.upper()} at ell={ell} is {raw:.3g} ({said}), i.e. D_ell = {dl:.3g} µK², far from "
-        f"a CMB-like {lo:g}..{hi:g} µK²"
+        f"{name.upper()} at ell={ell} is {raw:.3g} ({said}), i.e. D_ell = {dl:.3g} µK², but a "
+        f"CMB spectrum has D_ell ~ {ref:.3g} µK² there"
     )
-    if guesses:
-        u, is_dl = guesses[0]
-        fix = []
-        if u != units:
-            fix.append(f"units={u!r}")
-        if is_dl != ell_factor:
-            fix.append(f"ell_factor={is_dl}")
-        msg += (
-            f": this looks like {'D_ell' if is_dl else 'C_ell'} in {u}; pass {' and '.join(fix)}."
-        )
-    else:
+    best = None
+    if raw > 0:
+        readings = [(u, is_dl) for u in UNITS for is_dl in (False, True)]
+        readings.remove((units, ell_factor))
+        distance = {
+            (u, is_dl): abs(math.log(raw * to_muK2_factor(u) * (1.0 if is_dl else to_dl) / ref))
+            for u, is_dl in readings
+        }
+        best = min(distance, key=distance.get)
+        if distance[best] > tolerance:
+            best = None
+    if best is None:
         msg += ": check the units and the ell_factor flag of the spectra you pass."
+    else:
+        u, is_dl = best
+        fix = [f"units={u!r}"] if u != units else []
+        fix += [f"ell_factor={is_dl}"] if is_dl != ell_factor else []
+        kind = "D_ell" if is_dl else "C_ell"
+        msg += f": this looks like {kind} in {u}; pass {' and '.join(fix)}."
     raise ValueError(msg)

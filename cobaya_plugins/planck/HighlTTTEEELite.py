@@ -1,0 +1,8 @@
+"""Planck 2018 high-ell TT+TE+EE foreground-marginalized likelihood (plik_lite)."""
+
+from .Clik import Clik
+
+
+class HighlTTTEEELite(Clik):
+    """plik_lite TTTEEE (``plik_lite_v22_TTTEEE.clik``, 613 bins); nuisance ``A_planck``.
+    Options: ``HighlTTTEEELite.yaml``."""
