@@ -1,0 +1,7 @@
+"""``python -m cobaya_plugins``: see :mod:`cobaya_plugins.cli`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
