@@ -306,7 +306,7 @@ def pair_distances(
     if counts.max() < 2:
         raise ValueError("no class has 2 or more images, so there are no same-class pairs")
     if len(classes) < 2:
-        raise ValueError(f"all images are of class {classes[0]!r}; need at least 2 classes")
+        raise ValueError(f"all images are of class {str(classes[0])!r}; need at least 2 classes")
     if n_pairs is None:
         first, second = np.triu_indices(n, k=1)
         same = inverse[first] == inverse[second]

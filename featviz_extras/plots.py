@@ -55,7 +55,8 @@ def save_gif(
     """Write an animated GIF of RGB frames ``(H, W, 3)`` in [0, 255], all of the same shape.
 
     ``duration_ms`` is the display time of each frame in milliseconds; ``loop=0`` repeats
-    forever. Every frame is kept (none is merged with an identical neighbour).
+    forever. Pillow stores a frame identical to the one before it by lengthening that frame's
+    display time instead, so such a GIF has fewer frames but plays the same.
     """
     from PIL import Image
 

@@ -1,0 +1,144 @@
+"""Tests of featviz_extras.plots: PNG figures and animated GIFs written to disk."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from featviz_extras import plots
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+RED = np.array([0xD6, 0x27, 0x28])  # matplotlib "tab:red", the highlight colour
+
+
+def read_png(path):
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB")).astype(int)
+
+
+def count_colour(pixels, colour, tolerance=8):
+    return int(np.sum(np.all(np.abs(pixels - colour) <= tolerance, axis=-1)))
+
+
+def test_save_image_is_pixel_exact(tmp_path):
+    image = np.random.default_rng(0).integers(0, 255, (9, 7, 3)).astype(np.uint8)
+    path = plots.save_image(image, tmp_path / "v.png")
+    np.testing.assert_array_equal(read_png(path), image)
+    # float images in [0, 255] are rounded
+    plots.save_image(image + 0.4, tmp_path / "f.png")
+    np.testing.assert_array_equal(read_png(tmp_path / "f.png"), image)
+    with pytest.raises(ValueError, match=r"expected RGB values in \[0, 255\]"):
+        plots.save_image(image / 255.0 - 0.5, tmp_path / "bad.png")
+    with pytest.raises(FileNotFoundError, match="folder .*missing does not exist"):
+        plots.save_image(image, tmp_path / "missing" / "v.png")
+
+
+def gif_frames(path):
+    """(RGB frames, durations in ms) of a GIF file."""
+    frames, durations = [], []
+    with Image.open(path) as gif:
+        for index in range(gif.n_frames):
+            gif.seek(index)
+            frames.append(np.asarray(gif.convert("RGB")))
+            durations.append(gif.info["duration"])
+    return frames, durations
+
+
+def test_save_gif_writes_every_frame(tmp_path):
+    rng = np.random.default_rng(4)
+    frames = [rng.integers(0, 256, (10, 12, 3)).astype(np.uint8) for _ in range(7)]
+    path = plots.save_gif(frames, tmp_path / "ascent.gif", duration_ms=40)
+    assert path.read_bytes()[:6] == b"GIF89a"
+    read, durations = gif_frames(path)
+    assert len(read) == 7 and durations == [40] * 7
+    assert read[0].shape == (10, 12, 3)
+    # 120 random colours fit the 256-colour palette: frames come back exactly
+    for written, original in zip(read, frames, strict=True):
+        np.testing.assert_array_equal(written, original)
+
+
+def test_save_gif_identical_neighbours_play_the_same(tmp_path):
+    colours = [0, 50, 50, 120]
+    frames = [np.full((6, 6, 3), c, dtype=np.uint8) for c in colours]
+    read, durations = gif_frames(plots.save_gif(frames, tmp_path / "a.gif", duration_ms=30))
+    assert [int(frame[0, 0, 0]) for frame in read] == [0, 50, 120]
+    assert durations == [30, 60, 30]
+
+
+def test_save_gif_errors(tmp_path):
+    frame = np.zeros((4, 4, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match="no frames"):
+        plots.save_gif([], tmp_path / "a.gif")
+    with pytest.raises(ValueError, match="should end in .gif"):
+        plots.save_gif([frame], tmp_path / "a.png")
+    with pytest.raises(ValueError, match="different shapes"):
+        plots.save_gif([frame, np.zeros((5, 4, 3), dtype=np.uint8)], tmp_path / "a.gif")
+    with pytest.raises(ValueError, match=r"frame 1 has shape \(4, 4\)"):
+        plots.save_gif([frame, frame[..., 0]], tmp_path / "a.gif")
+
+
+def test_plot_visualization_with_and_without_curve(tmp_path):
+    image = np.zeros((16, 16, 3), dtype=np.uint8)
+    image[4:12, 4:12] = RED
+    alone = read_png(plots.plot_visualization(image, tmp_path / "a.png", title="vgg19 ch 4"))
+    assert alone.shape == (5 * plots.FIGURE_DPI, 5 * plots.FIGURE_DPI, 3)
+    # the red square covers a quarter of the (square) image area, drawn with nearest pixels
+    assert count_colour(alone, RED) > 0.1 * alone.shape[0] * alone.shape[1]
+    curve = read_png(plots.plot_visualization(image, tmp_path / "b.png",
+                                              activation=np.linspace(0, 5, 11)))  # fmt: skip
+    assert curve.shape == (int(4.5 * plots.FIGURE_DPI), 10 * plots.FIGURE_DPI, 3)
+    with pytest.raises(ValueError, match=r"activation has shape \(2, 2\)"):
+        plots.plot_visualization(image, tmp_path / "c.png", activation=np.zeros((2, 2)))
+
+
+def test_plot_activation_profile_highlights_channel(tmp_path):
+    vector = np.linspace(1.0, 2.0, 64)
+    plain = read_png(plots.plot_activation_profile(vector, tmp_path / "plain.png"))
+    marked = read_png(plots.plot_activation_profile(vector, tmp_path / "marked.png", channel=10))
+    assert plain.shape == marked.shape == (4 * plots.FIGURE_DPI, 10 * plots.FIGURE_DPI, 3)
+    assert count_colour(plain, RED) == 0
+    assert count_colour(marked, RED) > 100  # the highlighted bar and its legend patch
+    with pytest.raises(IndexError, match="channel 64 is out of range for 64 channels"):
+        plots.plot_activation_profile(vector, tmp_path / "x.png", channel=64)
+    with pytest.raises(ValueError, match="one value per channel"):
+        plots.plot_activation_profile(np.zeros((2, 3)), tmp_path / "x.png")
+
+
+def test_plot_distance_histograms(tmp_path):
+    rng = np.random.default_rng(1)
+    groups = {
+        "same_class": rng.normal(5, 1, 200),
+        "different_class": rng.normal(15, 2, 200),
+        "random": rng.normal(12, 4, 200),
+    }
+    path = plots.plot_distance_histograms(groups, tmp_path / "d.png", markers={"target": 9.0})
+    pixels = read_png(path)
+    assert pixels.shape == (int(4.5 * plots.FIGURE_DPI), 8 * plots.FIGURE_DPI, 3)
+    assert count_colour(pixels, RED) > 50  # the marker line
+    without = read_png(plots.plot_distance_histograms(groups, tmp_path / "e.png"))
+    assert count_colour(without, RED) == 0
+    with pytest.raises(ValueError, match=r"groups \['random'\] are empty"):
+        plots.plot_distance_histograms({"random": []}, tmp_path / "f.png")
+    with pytest.raises(ValueError, match="no distance groups"):
+        plots.plot_distance_histograms({}, tmp_path / "f.png")
+
+
+def test_plot_tsne_marks_target(tmp_path):
+    rng = np.random.default_rng(2)
+    embedding = rng.normal(0, 1, (13, 2))
+    labels = ["a"] * 6 + ["b"] * 6
+    with_star = read_png(plots.plot_tsne(embedding, labels, tmp_path / "t.png"))
+    assert with_star.shape == (6 * plots.FIGURE_DPI, 7 * plots.FIGURE_DPI, 3)
+    assert count_colour(with_star, RED) > 200  # the target star (and its legend entry)
+    no_star = read_png(plots.plot_tsne(embedding[:12], labels, tmp_path / "u.png",
+                                       with_target=False))  # fmt: skip
+    assert count_colour(no_star, RED) == 0
+    with pytest.raises(ValueError, match=r"expected \(13, 2\) for 12 labels plus the target"):
+        plots.plot_tsne(embedding[:12], labels, tmp_path / "v.png")
+
+
+def test_plot_tsne_many_classes(tmp_path):
+    labels = [f"n{i:08d}" for i in range(30)] * 2
+    embedding = np.random.default_rng(3).normal(0, 1, (61, 2))
+    pixels = read_png(plots.plot_tsne(embedding, labels, tmp_path / "many.png"))
+    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 30  # many distinct class colours
