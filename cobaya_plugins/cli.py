@@ -33,6 +33,14 @@ def _mock(args: argparse.Namespace) -> int:
     return 0
 
 
+def _triangle(args: argparse.Namespace) -> int:
+    from .plots import triangle_plot
+
+    out = triangle_plot(args.chain_root, args.out, params=args.params, burn_in=args.burn_in)
+    print(f"wrote {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m cobaya_plugins``."""
     from .mock import KINDS
@@ -56,6 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mock.add_argument("--overwrite", action="store_true", help="replace an existing file")
     mock.set_defaults(func=_mock)
+    tri = sub.add_parser("triangle", help="getdist triangle plot (PNG) of a Cobaya chain")
+    tri.add_argument("chain_root", help="output prefix of the chain, e.g. chains/mock_demo")
+    tri.add_argument("out", help="PNG file to write (directories are created)")
+    tri.add_argument(
+        "--params", nargs="+", default=None, help="parameters to plot (default: sampled, "
+        "non-nuisance parameters)"
+    )
+    tri.add_argument("--burn-in", type=float, default=0.3, help="fraction of each chain to skip")
+    tri.set_defaults(func=_triangle)
     return parser
 
 

@@ -1,0 +1,239 @@
+"""open_clik(...).loglike against clipy called directly, on the mock files of every kind."""
+
+import os
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from cobaya_plugins import clik as clik_module
+from cobaya_plugins.clik import find_compiled_clik, open_clik
+from cobaya_plugins.fiducial import load_fiducial
+from cobaya_plugins.mock import KINDS, default_nuisance
+from cobaya_plugins.units import cl_to_dl_factor
+
+os.environ.setdefault("CLIPY_NOJAX", "1")
+import clipy  # noqa: E402
+
+ORDER = ("tt", "ee", "bb", "te", "tb", "eb")
+
+
+@pytest.fixture(scope="module")
+def fid():
+    return load_fiducial()
+
+
+@pytest.fixture(scope="module")
+def direct(mock_paths):
+    """clipy objects opened directly (not through the plugin)."""
+    return {kind: clipy.clik(str(path)) for kind, path in mock_paths.items()}
+
+
+def hand_vector(lkl_direct, cls, nuisance):
+    """The call vector assembled by hand from clipy's own lmax and parameter names."""
+    parts = [cls[n][: lm + 1] for n, lm in zip(ORDER, lkl_direct.get_lmax(), strict=True)
+             if lm != -1]
+    parts.append([nuisance[p] for p in lkl_direct.get_extra_parameter_names()])
+    return np.concatenate(parts)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_loglike_equals_clipy_direct(kind, mock_paths, direct, fid):
+    lkl = open_clik(mock_paths[kind])
+    nuis = default_nuisance(kind)
+    expected = float(direct[kind](hand_vector(direct[kind], fid, nuis)))
+    assert lkl.loglike(fid, nuis) == pytest.approx(expected, rel=1e-8, abs=1e-8)
+    assert np.isfinite(expected)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_metadata_matches_clipy(kind, mock_paths, direct):
+    lkl = open_clik(mock_paths[kind])
+    lmax = direct[kind].get_lmax()
+    assert lkl.lmax == {n: int(lm) for n, lm in zip(ORDER, lmax, strict=True) if lm != -1}
+    assert lkl.nuisance_names == tuple(direct[kind].get_extra_parameter_names())
+    assert lkl.backend == "clipy"
+    assert "Checking likelihood" in lkl.self_check
+
+
+def test_expected_lmax_of_each_kind(mock_paths):
+    assert open_clik(mock_paths["lowl_TT"]).lmax == {"tt": 29}
+    assert open_clik(mock_paths["highl_TTTEEE"]).lmax == {"tt": 2508, "ee": 2508, "te": 2508}
+    assert len(open_clik(mock_paths["highl_TTTEEE"]).nuisance_names) == 47
+    assert open_clik(mock_paths["highl_TTTEEE_lite"]).nuisance_names == ("A_planck",)
+
+
+def test_nuisance_order_does_not_matter_but_values_do(mock_paths, fid):
+    lkl = open_clik(mock_paths["highl_TTTEEE"])
+    nuis = default_nuisance("highl_TTTEEE")
+    reference = lkl.loglike(fid, nuis)
+    shuffled = dict(reversed(list(nuis.items())))
+    assert lkl.loglike(fid, shuffled) == reference
+    swapped = dict(nuis)
+    swapped["calib_100T"], swapped["calib_217T"] = nuis["calib_217T"], nuis["calib_100T"]
+    assert nuis["calib_100T"] != nuis["calib_217T"]
+    assert abs(lkl.loglike(fid, swapped) - reference) > 1e-3
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_same_spectrum_in_every_unit_gives_same_loglike(kind, mock_paths, fid):
+    lkl = open_clik(mock_paths[kind])
+    nuis = default_nuisance(kind)
+    reference = lkl.loglike(fid, nuis)
+    T = 2.7255e6
+    variants = [
+        ({k: v * cl_to_dl_factor(len(v) - 1) for k, v in fid.items()}, "muK2", True),
+        ({k: v * 1e-12 for k, v in fid.items()}, "K2", False),
+        ({k: v * 1e-12 * cl_to_dl_factor(len(v) - 1) for k, v in fid.items()}, "K2", True),
+        ({k: v / T**2 for k, v in fid.items()}, "dimensionless", False),
+    ]
+    for cls, units, ell_factor in variants:
+        value = lkl.loglike(cls, nuis, units=units, ell_factor=ell_factor)
+        assert value == pytest.approx(reference, rel=1e-10), (units, ell_factor)
+    # a different T_cmb for dimensionless input is honoured
+    cls = {k: v / (2.7e6) ** 2 for k, v in fid.items()}
+    assert lkl.loglike(cls, nuis, units="dimensionless", T_cmb=2.7) == pytest.approx(
+        reference, rel=1e-10
+    )
+
+
+def test_calibration_changes_loglike(mock_paths, fid):
+    lkl = open_clik(mock_paths["lowl_TT"])
+    assert lkl.loglike(fid, {"A_planck": 1.0}) != lkl.loglike(fid, {"A_planck": 1.01})
+
+
+def test_inputs_are_not_modified(mock_paths, fid):
+    lkl = open_clik(mock_paths["highl_TTTEEE_lite"])
+    cls = {k: v.copy() for k, v in fid.items()}
+    nuis = {"A_planck": 1.0}
+    lkl.loglike(cls, nuis, units="muK2")
+    for k in fid:
+        np.testing.assert_array_equal(cls[k], fid[k])
+    assert nuis == {"A_planck": 1.0}
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_spectra_give_minus_inf(mock_paths, fid, bad):
+    lkl = open_clik(mock_paths["highl_TTTEEE_lite"])
+    cls = {k: v.copy() for k, v in fid.items()}
+    cls["te"][1000] = bad
+    assert lkl.loglike(cls, {"A_planck": 1.0}) == -np.inf
+
+
+def test_outside_value_becomes_minus_inf(mock_paths):
+    lkl = open_clik(mock_paths["lowl_TT"])
+    vector = np.zeros(lkl.vector_size)
+    vector[-1] = 1.0
+    raw = lkl._lkl(vector.copy())
+    assert raw <= -1e30  # clipy's own "outside" answer for TT = 0
+    assert lkl.loglike_vector(vector) == -np.inf
+
+
+def test_too_short_and_missing_spectra(mock_paths, fid):
+    lkl = open_clik(mock_paths["highl_TTTEEE"])
+    nuis = default_nuisance("highl_TTTEEE")
+    short = dict(fid, ee=fid["ee"][:2000])
+    with pytest.raises(ValueError, match=r"'ee' has shape \(2000,\).*ell = 0..2508"):
+        lkl.loglike(short, nuis)
+    with pytest.raises(ValueError, match="'te' is required"):
+        lkl.loglike({"tt": fid["tt"], "ee": fid["ee"]}, nuis)
+
+
+def test_missing_and_unknown_nuisance(mock_paths, fid):
+    lkl = open_clik(mock_paths["highl_TTTEEE"])
+    nuis = default_nuisance("highl_TTTEEE")
+    del nuis["A_sz"]
+    with pytest.raises(ValueError, match=r"Missing nuisance parameter\(s\) \['A_sz'\]"):
+        lkl.loglike(fid, nuis)
+    nuis = dict(default_nuisance("highl_TTTEEE"), A_SZ=1.0)
+    with pytest.raises(ValueError, match=r"Unknown nuisance parameter\(s\) \['A_SZ'\]"):
+        lkl.loglike(fid, nuis)
+
+
+def test_unit_mistake_is_named(mock_paths, fid):
+    lkl = open_clik(mock_paths["highl_TTTEEE"])
+    nuis = default_nuisance("highl_TTTEEE")
+    dl = {k: v * cl_to_dl_factor(len(v) - 1) for k, v in fid.items()}
+    with pytest.raises(ValueError, match="TT at ell=200 is 5.6e\\+03.*D_ell in muK2; pass "
+                       "ell_factor=True"):
+        lkl.loglike(dl, nuis)
+    with pytest.raises(ValueError, match="looks like C_ell in K2; pass units='K2'"):
+        lkl.loglike({k: v * 1e-12 for k, v in fid.items()}, nuis)
+
+
+def test_cached_per_resolved_path(mock_paths, monkeypatch):
+    path = mock_paths["lowl_TT"]
+    monkeypatch.chdir(path.parent)
+    assert open_clik(path.name) is open_clik(path)
+    assert open_clik(str(path) + "/") is open_clik(path)
+
+
+def test_missing_path_error(tmp_path):
+    missing = tmp_path / "nowhere" / "plik.clik"
+    with pytest.raises(FileNotFoundError) as err:
+        open_clik(missing)
+    msg = str(err.value)
+    assert "not found" in msg and str(missing) in msg
+    assert "Planck Legacy Archive" in msg and "mock" in msg
+
+
+def test_relative_missing_path_names_full_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "x.clik")):
+        open_clik("x.clik")
+
+
+def test_not_a_clik_directory(tmp_path):
+    with pytest.raises(ValueError, match="is a directory but not a clik likelihood"):
+        open_clik(tmp_path)
+    archive = tmp_path / "plik.clik.tar.gz"
+    archive.write_bytes(b"x")
+    with pytest.raises(ValueError, match="is a file, not a clik.*unpacked"):
+        open_clik(archive)
+
+
+def test_unknown_backend(mock_paths):
+    with pytest.raises(ValueError, match="Unknown backend 'cl1k'"):
+        open_clik(mock_paths["lowl_TT"], backend="cl1k")
+
+
+def test_unrelated_clik_package_is_not_taken_for_planck(monkeypatch, mock_paths):
+    # PyPI's 'clik' (a CLI toolkit) has no likelihood class: it must be ignored.
+    fake = types.ModuleType("clik")
+    fake.app = lambda *a, **k: None
+    monkeypatch.setitem(sys.modules, "clik", fake)
+    assert find_compiled_clik() is None
+    with pytest.raises(ImportError, match="no compiled Planck clik module"):
+        open_clik(mock_paths["lowl_TT"], backend="clik")
+
+
+def test_compiled_clik_is_recognised_by_api_and_used(monkeypatch, mock_paths, fid):
+    # A stand-in with the compiled module's API (a 'clik' class); it delegates to clipy.
+    class FakeCompiled:
+        calls = 0
+
+        def __init__(self, path):
+            self._inner = clipy.clik(path)
+
+        def get_lmax(self):
+            return self._inner.get_lmax()
+
+        def get_extra_parameter_names(self):
+            return self._inner.get_extra_parameter_names()
+
+        def __call__(self, vector):
+            FakeCompiled.calls += 1
+            return self._inner(vector)
+
+    fake = types.ModuleType("clik")
+    fake.clik = FakeCompiled
+    fake.clik_lensing = FakeCompiled
+    monkeypatch.setitem(sys.modules, "clik", fake)
+    monkeypatch.setattr(clik_module, "_cache", {})
+    assert find_compiled_clik() is fake
+    lkl = open_clik(mock_paths["lowl_TT"])
+    assert lkl.backend == "clik"
+    via_clipy = clik_module.ClikLikelihood(mock_paths["lowl_TT"], backend="clipy")
+    assert lkl.loglike(fid, {"A_planck": 1.0}) == via_clipy.loglike(fid, {"A_planck": 1.0})
+    assert FakeCompiled.calls == 1

@@ -1,0 +1,187 @@
+"""The Cobaya likelihood classes give the same logL as open_clik(...).loglike."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from cobaya.log import LoggedError
+from cobaya.model import get_model
+from fixed_theory import FixedCls
+
+from cobaya_plugins.clik import open_clik
+from cobaya_plugins.fiducial import load_fiducial
+from cobaya_plugins.mock import default_nuisance
+
+HERE = Path(__file__).parent
+CLASSES = {
+    "lowl_TT": "cobaya_plugins.planck.LowlTT",
+    "highl_TTTEEE": "cobaya_plugins.planck.HighlTTTEEE",
+    "highl_TTTEEE_lite": "cobaya_plugins.planck.HighlTTTEEELite",
+}
+
+
+def model_for(likelihoods, params, **extra):
+    info = {
+        "theory": {"fixed": {"external": FixedCls}},
+        "likelihood": likelihoods,
+        "params": {"amp": 1.0, **params},
+        "debug": False,
+        **extra,
+    }
+    return get_model(info)
+
+
+def expected_loglike(path, nuisance, amp=1.0):
+    cls = {k: amp * v for k, v in load_fiducial().items()}
+    return open_clik(path).loglike(cls, nuisance)
+
+
+@pytest.mark.parametrize("kind", list(CLASSES))
+def test_class_matches_open_clik(kind, mock_paths):
+    nuis = default_nuisance(kind)
+    model = model_for({CLASSES[kind]: {"clik_file": str(mock_paths[kind])}}, {})
+    sampled = list(model.parameterization.sampled_params())
+    fixed = model.parameterization.constant_params()
+    point = {p: nuis[p] for p in sampled}
+    logls = model.loglikes(point, as_dict=True)[0]
+    nuis_used = {**nuis, **{p: v for p, v in fixed.items() if p in nuis}, **point}
+    assert logls[CLASSES[kind]] == pytest.approx(
+        expected_loglike(mock_paths[kind], nuis_used), rel=1e-10
+    )
+
+
+def test_highl_declares_47_parameters_with_21_sampled(mock_paths):
+    model = model_for({CLASSES["highl_TTTEEE"]: {"clik_file": str(mock_paths["highl_TTTEEE"])}}, {})
+    like = model.likelihood[CLASSES["highl_TTTEEE"]]
+    assert list(like.clik.nuisance_names) == [p for p in like.clik.nuisance_names]
+    assert sorted(like.input_params) == sorted(like.clik.nuisance_names)
+    assert len(list(model.parameterization.sampled_params())) == 21
+    # the joint SZ prior is active: moving ksz_norm + 1.6 A_sz away from 9.5 costs prior
+    point = {p: default_nuisance("highl_TTTEEE")[p]
+             for p in model.parameterization.sampled_params()}
+    base = model.logprior(point)
+    point["ksz_norm"] = 0.0
+    point["A_sz"] = 0.0
+    assert model.logprior(point) < base
+
+
+def test_generic_clik_takes_names_from_file(mock_paths):
+    nuis = default_nuisance("highl_TTTEEE")
+    like = {"cobaya_plugins.planck.Clik": {"clik_file": str(mock_paths["highl_TTTEEE"])}}
+    model = model_for(like, dict(nuis))
+    logl = model.loglikes({}, as_dict=True)[0]["cobaya_plugins.planck.Clik"]
+    assert logl == pytest.approx(expected_loglike(mock_paths["highl_TTTEEE"], nuis), rel=1e-10)
+
+
+def test_generic_clik_lists_missing_names(mock_paths):
+    nuis = default_nuisance("highl_TTTEEE")
+    del nuis["A_sz"], nuis["ksz_norm"]
+    like = {"cobaya_plugins.planck.Clik": {"clik_file": str(mock_paths["highl_TTTEEE"])}}
+    with pytest.raises(LoggedError) as err:
+        model_for(like, nuis)
+    assert "Missing (define them in 'params'): ['A_sz', 'ksz_norm']" in str(err.value)
+
+
+def test_parameter_mismatch_lists_unexpected(mock_paths):
+    # LowlTT's defaults declare A_planck only; a plik file expects 47 parameters.
+    with pytest.raises(LoggedError) as err:
+        model_for({CLASSES["lowl_TT"]: {"clik_file": str(mock_paths["highl_TTTEEE"])}}, {})
+    assert "Missing" in str(err.value) and "'A_cib_217'" in str(err.value)
+    like = {"cobaya_plugins.planck.Clik": {
+        "clik_file": str(mock_paths["lowl_TT"]),
+        "params": {"A_planck": 1.0, "A_extra": 1.0}}}
+    with pytest.raises(LoggedError, match=r"Unexpected: \['A_extra'\]"):
+        model_for(like, {})
+
+
+def test_a_planck_shared_between_low_and_high_l(mock_paths):
+    like = {
+        CLASSES["lowl_TT"]: {"clik_file": str(mock_paths["lowl_TT"])},
+        CLASSES["highl_TTTEEE_lite"]: {"clik_file": str(mock_paths["highl_TTTEEE_lite"])},
+    }
+    model = model_for(like, {})
+    assert list(model.parameterization.sampled_params()) == ["A_planck"]
+    logls = model.loglikes({"A_planck": 1.003}, as_dict=True)[0]
+    for kind in ("lowl_TT", "highl_TTTEEE_lite"):
+        assert logls[CLASSES[kind]] == pytest.approx(
+            expected_loglike(mock_paths[kind], {"A_planck": 1.003}), rel=1e-10
+        )
+
+
+def test_requirements_and_speed(mock_paths):
+    model = model_for({CLASSES["highl_TTTEEE"]: {"clik_file": str(mock_paths["highl_TTTEEE"])}}, {})
+    like = model.likelihood[CLASSES["highl_TTTEEE"]]
+    assert like.get_requirements() == {"Cl": {"tt": 2508, "ee": 2508, "te": 2508}}
+    assert like.speed == 50
+
+
+def test_missing_file_error_names_path_and_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(LoggedError) as err:
+        model_for({CLASSES["lowl_TT"]: {"clik_file": "nowhere/lowl.clik"}}, {})
+    msg = str(err.value)
+    assert "not found" in msg and str(tmp_path / "nowhere" / "lowl.clik") in msg
+    assert "Planck Legacy Archive" in msg
+
+
+def test_relative_path_resolved_against_path_option(mock_paths):
+    path = mock_paths["lowl_TT"]
+    like = {CLASSES["lowl_TT"]: {"clik_file": path.name, "path": str(path.parent)}}
+    model = model_for(like, {"A_planck": 1.0})
+    assert model.likelihood[CLASSES["lowl_TT"]].clik.path == path.resolve()
+
+
+def test_nan_spectrum_gives_minus_inf(mock_paths):
+    model = model_for({CLASSES["lowl_TT"]: {"clik_file": str(mock_paths["lowl_TT"])}},
+                      {"A_planck": 1.0, "amp": np.nan})
+    assert model.loglikes({}, as_dict=True)[0][CLASSES["lowl_TT"]] == -np.inf
+
+
+def run_cobaya(info, tmp_path):
+    """cobaya-run in a subprocess (the way users run it); returns the output prefix."""
+    info = dict(info, output=str(tmp_path / "chains" / "run"))
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(info))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(HERE.parents[1])]))
+    cobaya_run = Path(sys.executable).parent / "cobaya-run"
+    proc = subprocess.run([str(cobaya_run), str(tmp_path / "run.yaml")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return tmp_path / "chains" / "run"
+
+
+def test_cobaya_run_evaluate(mock_paths, tmp_path):
+    info = {
+        "theory": {"fixed_theory.FixedCls": None},
+        "likelihood": {CLASSES["lowl_TT"]: {"clik_file": str(mock_paths["lowl_TT"])}},
+        "params": {"amp": 1.0, "A_planck": 1.0},
+        "sampler": {"evaluate": None},
+    }
+    root = run_cobaya(info, tmp_path)
+    rows = np.loadtxt(str(root) + ".1.txt", ndmin=2)
+    header = open(str(root) + ".1.txt").readline().split()[1:]
+    chi2 = rows[0, header.index("chi2__" + CLASSES["lowl_TT"])]
+    assert chi2 == pytest.approx(-2 * expected_loglike(mock_paths["lowl_TT"],
+                                                       {"A_planck": 1.0}), rel=1e-6)
+
+
+def test_cobaya_run_short_mcmc(mock_paths, tmp_path):
+    info = {
+        "theory": {"fixed_theory.FixedCls": None},
+        "likelihood": {CLASSES["lowl_TT"]: {"clik_file": str(mock_paths["lowl_TT"])}},
+        "params": {"amp": {"prior": {"min": 0.5, "max": 1.5}, "ref": 1.0, "proposal": 0.05}},
+        "sampler": {"mcmc": {"max_samples": 60, "burn_in": 0, "learn_proposal": False,
+                             "seed": 3}},
+    }
+    root = run_cobaya(info, tmp_path)
+    text = open(str(root) + ".1.txt").read().splitlines()
+    header = text[0].split()[1:]
+    rows = np.loadtxt(text[1:], ndmin=2)
+    assert {"amp", "A_planck"} <= set(header)
+    assert len(rows) >= 10
+    amp = rows[:, header.index("amp")]
+    assert np.all((amp >= 0.5) & (amp <= 1.5)) and np.ptp(amp) > 0
+    assert np.all(np.isfinite(rows[:, header.index("minuslogpost")]))
