@@ -1,0 +1,1 @@
+"""Data shipped with cobaya_plugins (the fiducial CMB spectrum and the script that made it)."""

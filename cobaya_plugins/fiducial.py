@@ -1,0 +1,80 @@
+"""The fiducial CMB spectrum shipped with the package, and a reader for files in its format.
+
+The file format is CAMB's ``lensedCls.dat``: text, ``#`` comments, five columns
+``ell TT EE BB TE`` holding D_ell = ell(ell+1)C_ell/2pi in muK^2, one row per ell, starting at
+ell = 2 with consecutive multipoles. A CAMB ``lensedCls.dat`` therefore works as a fiducial too.
+The shipped file was computed with CLASS at the Planck 2018 best fit
+(see ``cobaya_plugins/data/make_fiducial.py``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+#: The shipped fiducial spectrum (CLASS, Planck 2018 best-fit LCDM, ell = 2..2600).
+FIDUCIAL_FILE: Path = Path(__file__).parent / "data" / "fiducial_lensedCls.dat"
+
+#: Spectrum names, in the order of the file's columns after ``ell``.
+SPECTRA = ("tt", "ee", "bb", "te")
+
+_LAYOUT = "5 columns 'ell TT EE BB TE' (D_ell in muK^2, ell = 2, 3, ... consecutive)"
+
+
+def load_fiducial(path: str | Path | None = None, lmax: int | None = None) -> dict[str, np.ndarray]:
+    """Read a fiducial spectrum file and return C_ell in muK^2.
+
+    Parameters
+    ----------
+    path:
+        File in CAMB's lensedCls.dat layout (columns ell TT EE BB TE, D_ell in muK^2, from
+        ell = 2). ``None`` reads the shipped :data:`FIDUCIAL_FILE`.
+    lmax:
+        Highest multipole returned; ``None`` means the file's last multipole.
+
+    Returns
+    -------
+    dict with keys ``"tt", "ee", "bb", "te"``, each an array of shape ``(lmax + 1,)`` holding
+    C_ell [muK^2] indexed by ell from 0 (ell = 0 and 1 are zero).
+    """
+    path = FIDUCIAL_FILE if path is None else Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Fiducial spectrum file not found: {path}")
+    try:
+        table = np.loadtxt(path, ndmin=2)
+    except ValueError as excpt:
+        raise ValueError(
+            f"Could not read fiducial spectrum file {path} as numbers: {excpt}. Expected {_LAYOUT}."
+        ) from excpt
+    if table.shape[1] != 1 + len(SPECTRA) or table.shape[0] == 0:
+        raise ValueError(
+            f"Fiducial spectrum file {path} has {table.shape[1]} columns; expected {_LAYOUT}."
+        )
+    ell = table[:, 0]
+    expected_ell = np.arange(2, 2 + len(ell))
+    if not np.array_equal(ell, expected_ell):
+        raise ValueError(
+            f"Fiducial spectrum file {path}: the ell column must be 2, 3, 4, ... with no gaps "
+            f"(found it starting at {ell[0]:g}). Expected {_LAYOUT}."
+        )
+    if not np.all(np.isfinite(table)):
+        raise ValueError(f"Fiducial spectrum file {path} contains non-finite values (nan/inf).")
+    file_lmax = int(ell[-1])
+    if lmax is None:
+        lmax = file_lmax
+    if lmax < 2:
+        raise ValueError(f"lmax must be at least 2; got {lmax}.")
+    if lmax > file_lmax:
+        raise ValueError(
+            f"Requested lmax={lmax} but fiducial spectrum file {path} stops at "
+            f"lmax={file_lmax}. Use a file that reaches ell={lmax}, or a smaller lmax."
+        )
+    ells = np.arange(2, lmax + 1)
+    dl_to_cl = 2 * np.pi / (ells * (ells + 1.0))
+    cls = {}
+    for column, name in enumerate(SPECTRA, start=1):
+        cl = np.zeros(lmax + 1)
+        cl[2:] = table[: lmax - 1, column] * dl_to_cl
+        cls[name] = cl
+    return cls
