@@ -1,0 +1,129 @@
+"""Planck-like mock ``.clik`` likelihood files, written in clik's real on-disk format.
+
+The files load with clipy (and the compiled clik) like the real Planck ones, with the same
+likelihood types, extra parameters and lmax, but with data simulated around a fiducial
+spectrum. They serve as test fixtures and for forecasts / pipeline tests. See docs/mock.md.
+
+Kinds (see :data:`KINDS`):
+
+- ``lowl_TT``: Commander-like low-ell TT (``gibbs_gauss``, ell 2-29, extra [A_planck]).
+- ``highl_TTTEEE``: plik-like TTTEEE (``smica``, 3 frequencies, the 47 Planck nuisances).
+- ``highl_TTTEEE_lite``: plik_lite-like TTTEEE (``plik_cmbonly``, 613 bins, extra [A_planck]).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from ..fiducial import load_fiducial
+from . import highl_ttteee, highl_ttteee_lite, lowl_tt
+
+KINDS = ("lowl_TT", "highl_TTTEEE", "highl_TTTEEE_lite")
+_WRITERS = {
+    "lowl_TT": lowl_tt,
+    "highl_TTTEEE": highl_ttteee,
+    "highl_TTTEEE_lite": highl_ttteee_lite,
+}
+
+__all__ = ["KINDS", "default_nuisance", "write_mock"]
+
+
+def _writer(kind: str):
+    if kind not in _WRITERS:
+        raise ValueError(f"Unknown mock kind {kind!r}. Valid kinds: {', '.join(KINDS)}.")
+    return _WRITERS[kind]
+
+
+def default_nuisance(kind: str) -> dict[str, float]:
+    """Nuisance-parameter values (in the file's order) used for a kind's data and check_param.
+
+    plik (``highl_TTTEEE``): Planck's fixed values and Gaussian-prior means, and Planck 2018
+    best-fit values for the uniform-prior parameters; other kinds: ``{"A_planck": 1.0}``.
+    """
+    return _writer(kind).default_nuisance()
+
+
+def _fiducial_cls(
+    fiducial: None | str | os.PathLike | Mapping[str, np.ndarray], spectra: tuple, lmax: int
+) -> dict[str, np.ndarray]:
+    """Fiducial C_ell [muK^2] from ell = 0 up to lmax for the spectra a kind needs."""
+    if fiducial is None or isinstance(fiducial, str | os.PathLike):
+        return load_fiducial(fiducial, lmax=lmax)
+    if not isinstance(fiducial, Mapping):
+        raise TypeError(
+            "fiducial must be None (shipped spectrum), a path to a fiducial file, or a dict "
+            f"as returned by load_fiducial; got {type(fiducial).__name__}."
+        )
+    cls = {}
+    for name in spectra:
+        if name not in fiducial:
+            raise ValueError(
+                f"The fiducial dict lacks {name!r}; this mock needs {list(spectra)} "
+                "(C_ell in muK^2 indexed from ell = 0)."
+            )
+        cl = np.asarray(fiducial[name], dtype=float)
+        if cl.ndim != 1 or len(cl) < lmax + 1:
+            raise ValueError(
+                f"fiducial[{name!r}] must be a 1-d array of C_ell [muK^2] for ell = 0..{lmax} "
+                f"at least; got shape {cl.shape}."
+            )
+        if not np.all(np.isfinite(cl[: lmax + 1])):
+            raise ValueError(f"fiducial[{name!r}] has non-finite values for ell <= {lmax}.")
+        cls[name] = cl[: lmax + 1]
+    return cls
+
+
+def write_mock(
+    kind: str,
+    outdir: str | os.PathLike,
+    seed: int = 0,
+    fiducial: None | str | os.PathLike | Mapping[str, np.ndarray] = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write the mock likelihood ``<outdir>/<kind>.clik`` and return its path.
+
+    Parameters
+    ----------
+    kind:
+        One of :data:`KINDS`.
+    outdir:
+        Directory to write into (created if missing).
+    seed:
+        Seed of ``numpy.random.default_rng`` for the simulated data; the same seed gives
+        byte-identical files.
+    fiducial:
+        Spectrum the data are drawn around: ``None`` for the shipped CLASS Planck 2018
+        best fit, a path to a file in CAMB's lensedCls.dat layout (D_ell in muK^2), or a dict
+        like :func:`cobaya_plugins.fiducial.load_fiducial`'s (C_ell in muK^2 from ell = 0).
+    overwrite:
+        Replace an existing ``<kind>.clik``; otherwise an existing one is an error.
+    """
+    writer = _writer(kind)
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+    target = Path(outdir) / f"{kind}.clik"
+    if target.exists() and not overwrite:
+        raise FileExistsError(
+            f"{target} already exists; pass overwrite=True to replace it, or choose another outdir."
+        )
+    cls = _fiducial_cls(fiducial, writer.SPECTRA, writer.LMAX)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # write into a temporary sibling, then move it in place: no half-written target
+    staging = Path(tempfile.mkdtemp(prefix=f".{kind}-", dir=target.parent))
+    try:
+        writer.write(staging / target.name, cls, int(seed))
+        if target.exists():
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            else:
+                target.unlink()
+        (staging / target.name).rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
