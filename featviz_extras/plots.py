@@ -14,7 +14,12 @@ from featviz_extras.analysis import check_image
 
 FIGURE_DPI = 120
 HIGHLIGHT = "tab:red"
-GROUP_COLOURS = {"same_class": "tab:green", "different_class": "tab:orange", "random": "tab:gray"}
+GROUP_COLOURS = {
+    "same_class": "tab:green",
+    "different_class": "tab:orange",
+    "random": "tab:gray",
+    "target_vs_images": "tab:purple",
+}
 
 
 def _output_path(path: str | Path, suffix: str | None = None) -> Path:
@@ -133,9 +138,12 @@ def plot_activation_profile(
     axes.bar(np.arange(vector.size), vector, width=1.0, color="tab:blue")
     if channel is not None:
         axes.bar(
-            [channel], [vector[channel]], width=1.0, color=HIGHLIGHT,
+            [channel],
+            [vector[channel]],
+            width=1.0,
+            color=HIGHLIGHT,
             label=f"channel {channel}: {vector[channel]:.3g}",
-        )  # fmt: skip
+        )
         axes.legend(loc="upper right")
     axes.set_xlim(-0.5, vector.size - 0.5)
     axes.set_xlabel("channel")
@@ -172,9 +180,14 @@ def plot_distance_histograms(
     axes = figure.add_subplot()
     for name, distances in values.items():
         axes.hist(
-            distances, bins=edges, density=True, histtype="step", linewidth=1.8,
-            color=GROUP_COLOURS.get(name), label=f"{name.replace('_', ' ')} (n={distances.size})",
-        )  # fmt: skip
+            distances,
+            bins=edges,
+            density=True,
+            histtype="step",
+            linewidth=1.8,
+            color=GROUP_COLOURS.get(name),
+            label=f"{name.replace('_', ' ')} (n={distances.size})",
+        )
     for i, (label, value) in enumerate((markers or {}).items()):
         axes.axvline(value, color=HIGHLIGHT, linestyle=("--", ":", "-.")[i % 3], label=label)
     axes.set_xlabel("L2 distance between activation vectors")
@@ -217,9 +230,14 @@ def plot_tsne(
         axes.scatter(points[:, 0], points[:, 1], s=14, color=colour, label=str(label), alpha=0.8)
     if with_target:
         axes.scatter(
-            *embedding[-1], s=300, marker="*", color=HIGHLIGHT, edgecolor="black", zorder=3,
+            *embedding[-1],
+            s=300,
+            marker="*",
+            color=HIGHLIGHT,
+            edgecolor="black",
+            zorder=3,
             label=target_label,
-        )  # fmt: skip
+        )
     if len(classes) <= 20:
         axes.legend(fontsize="small", markerscale=1.0, loc="best")
     axes.set_xlabel("t-SNE 1")

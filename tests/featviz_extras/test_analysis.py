@@ -227,8 +227,14 @@ def test_pair_distances_errors(labels, message):
 
 def test_summarize():
     summary = analysis.summarize(np.array([1.0, 2.0, 6.0]))
-    assert summary == {"count": 3, "mean": 3.0, "std": pytest.approx(np.std([1, 2, 6])),
-                       "min": 1.0, "median": 2.0, "max": 6.0}  # fmt: skip
+    assert summary == {
+        "count": 3,
+        "mean": 3.0,
+        "std": pytest.approx(np.std([1, 2, 6])),
+        "min": 1.0,
+        "median": 2.0,
+        "max": 6.0,
+    }
     with pytest.raises(ValueError, match="no distances"):
         analysis.summarize(np.array([]))
 

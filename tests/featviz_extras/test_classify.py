@@ -147,8 +147,7 @@ def test_classify_preloaded_models_planted_outputs():
             ("n01440764", "tench"),
             ("n01443537", "goldfish"),
         ]
-        np.testing.assert_allclose([p for _, _, p in predictions], expected[[329, 0, 1]],
-                                   rtol=1e-5)  # fmt: skip
+        np.testing.assert_allclose([p for _, _, p in predictions], expected[[329, 0, 1]], rtol=1e-5)
 
 
 @pytest.mark.slow

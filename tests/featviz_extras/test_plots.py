@@ -84,8 +84,9 @@ def test_plot_visualization_with_and_without_curve(tmp_path):
     assert alone.shape == (5 * plots.FIGURE_DPI, 5 * plots.FIGURE_DPI, 3)
     # the red square covers a quarter of the (square) image area, drawn with nearest pixels
     assert count_colour(alone, RED) > 0.1 * alone.shape[0] * alone.shape[1]
-    curve = read_png(plots.plot_visualization(image, tmp_path / "b.png",
-                                              activation=np.linspace(0, 5, 11)))  # fmt: skip
+    curve = read_png(
+        plots.plot_visualization(image, tmp_path / "b.png", activation=np.linspace(0, 5, 11))
+    )
     assert curve.shape == (int(4.5 * plots.FIGURE_DPI), 10 * plots.FIGURE_DPI, 3)
     with pytest.raises(ValueError, match=r"activation has shape \(2, 2\)"):
         plots.plot_visualization(image, tmp_path / "c.png", activation=np.zeros((2, 2)))
@@ -130,8 +131,9 @@ def test_plot_tsne_marks_target(tmp_path):
     with_star = read_png(plots.plot_tsne(embedding, labels, tmp_path / "t.png"))
     assert with_star.shape == (6 * plots.FIGURE_DPI, 7 * plots.FIGURE_DPI, 3)
     assert count_colour(with_star, RED) > 200  # the target star (and its legend entry)
-    no_star = read_png(plots.plot_tsne(embedding[:12], labels, tmp_path / "u.png",
-                                       with_target=False))  # fmt: skip
+    no_star = read_png(
+        plots.plot_tsne(embedding[:12], labels, tmp_path / "u.png", with_target=False)
+    )
     assert count_colour(no_star, RED) == 0
     with pytest.raises(ValueError, match=r"expected \(13, 2\) for 12 labels plus the target"):
         plots.plot_tsne(embedding[:12], labels, tmp_path / "v.png")
