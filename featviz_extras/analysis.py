@@ -12,8 +12,12 @@ Only :func:`activation_vectors` needs TensorFlow; loading, distances and t-SNE d
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import keras
 
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 FOLDER_LAYOUT = "<root>/<class, e.g. a wnid like n02321529>/<image>.JPEG (also .jpg, .png)"
@@ -178,7 +182,7 @@ def _preprocess_function(preprocess: Preprocess) -> Callable[[np.ndarray], np.nd
     raise TypeError(f"preprocess must be a model name, a function or None, not {preprocess!r}")
 
 
-def model_input_size(model) -> int | None:
+def model_input_size(model: "keras.Model") -> int | None:
     """Square input size (pixels) of a Keras model, or None if its input size is not fixed."""
     shape = model.input_shape
     if isinstance(shape, list):
@@ -192,7 +196,7 @@ def model_input_size(model) -> int | None:
 
 
 def activation_vectors(
-    model,
+    model: "keras.Model",
     layer: str,
     images: Sequence[ImageLike] | np.ndarray,
     preprocess: Preprocess,

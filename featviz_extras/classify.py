@@ -8,10 +8,14 @@ sorted; names as in Keras, e.g. ``sea_cucumber``), so decoding never needs the i
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from featviz_extras.analysis import ImageLike, load_image, model_input_size
+
+if TYPE_CHECKING:
+    import keras
 
 CLASS_INDEX_FILE = Path(__file__).with_name("data") / "imagenet_classes.tsv"
 N_CLASSES = 1000
@@ -78,7 +82,7 @@ def decode(probs: np.ndarray, top: int = 5) -> list[Prediction] | list[list[Pred
     return [(classes[i][0], classes[i][1], float(probs[i])) for i in best]
 
 
-def predict(name: str, model, image: np.ndarray) -> np.ndarray:
+def predict(name: str, model: "keras.Model", image: np.ndarray) -> np.ndarray:
     """Class probabilities ``(1000,)`` of one model for one RGB image ``(H, W, 3)`` in [0, 255].
 
     ``name`` (one of :data:`featviz_extras.models.MODEL_NAMES`) selects the preprocessing; the
@@ -111,7 +115,7 @@ def predict(name: str, model, image: np.ndarray) -> np.ndarray:
 
 def classify(
     image: ImageLike,
-    models: Sequence[str] | Mapping[str, object] = DEFAULT_MODELS,
+    models: Sequence[str] | Mapping[str, "keras.Model"] = DEFAULT_MODELS,
     top: int = 3,
     weights: str | Path | None = "imagenet",
 ) -> dict[str, list[Prediction]]:

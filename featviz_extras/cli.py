@@ -14,8 +14,12 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from featviz_extras.models import MODEL_NAMES as MODEL_CHOICES  # models imports TF lazily
+
+if TYPE_CHECKING:
+    import keras
 
 PROGRAM = "python -m featviz_extras"
 
@@ -187,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-def load_model_with_layer(name: str, weights: str | None, layer: str, seed: int):
+def load_model_with_layer(name: str, weights: str | None, layer: str, seed: int) -> "keras.Model":
     """A named model that has ``layer``: without the classifier head (any input size) if the
     layer is in the convolutional part, else with it. Random weights are seeded by ``seed``."""
     import keras
