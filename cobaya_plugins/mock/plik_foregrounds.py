@@ -84,8 +84,8 @@ CIB_INDEX_REF = -1.3
 #: tSZ colour corrections and tSZxCIB frequency scalings (clik's defaults, written explicitly).
 SZ_COLOR_TO_143 = {100: 0.981, 143: 0.975}
 SZXCIB_TO_217 = {100: 0.022, 143: 0.094, 353: 46.8}
-#: Power-law slopes of the D_ell shapes: D(ell) = (ell / pivot)^slope.
-SZ_SLOPE, KSZ_SLOPE, SZXCIB_SLOPE, DUST_TT_SLOPE = 0.5, 0.3, 0.6, -0.63
+#: Power-law slopes of D_ell: kSZ (ell/3000)^0.3, TT dust (ell/200)^-0.63 (C_ell ~ ell^-2.63).
+KSZ_SLOPE, DUST_TT_SLOPE = 0.3, -0.63
 #: Polarized dust: clik's power law (ell / 500)^index / (500 * 501 / 2pi) in C_ell.
 GALF_PIVOT = 500
 #: Correlated-noise residual (e2e) in EE autos: D_ell = a (ell / 2000)^2 [muK^2].
@@ -111,6 +111,23 @@ def _power_law(ell: np.ndarray, pivot: float, slope: float) -> np.ndarray:
     positive = ell > 0
     out[positive] = (ell[positive] / pivot) ** slope
     return out
+
+
+def tsz_shape(ell: np.ndarray) -> np.ndarray:
+    """tSZ D_ell shape, 1 at ell = 3000: 2x / (1 + x), x = ell / 3000 (steep, then flattening)."""
+    x = np.asarray(ell, dtype=float) / 3000
+    return 2 * x / (1 + x)
+
+
+def szxcib_shape(ell: np.ndarray) -> np.ndarray:
+    """tSZxCIB D_ell shape, 1 at ell = 3000: geometric mean of the tSZ and CIB D_ell shapes."""
+    cib_dl = _power_law(ell, 3000, CIB_INDEX_REF + 2)
+    return np.sqrt(tsz_shape(ell) * cib_dl)
+
+
+def residual_shape(ell: np.ndarray) -> np.ndarray:
+    """Correlated-noise and sub-pixel residual D_ell shape: (ell / 2000)^2."""
+    return _power_law(ell, 2000, 2.0)
 
 
 def sz_spectrum(frequency: float, reference: float = 143.0) -> float:
@@ -167,14 +184,14 @@ def foreground_cl(params: Mapping[str, float], ell: np.ndarray) -> np.ndarray:
 
     # tSZ x CIB (gibXsz)
     amplitude = -params["xi_sz_cib"] * np.sqrt(params["A_sz"] * params["A_cib_217"])
-    shape = _power_law(ell, 3000, SZXCIB_SLOPE) * cl_per_dl
+    shape = szxcib_shape(ell) * cl_per_dl
     norm = szxcib_normalization() * np.outer(T_ONLY, T_ONLY)
     total += amplitude * shape[:, None, None] * norm
 
     # tSZ (sz): D_3000 at 143 GHz = A_sz
     sz = np.array([SZ_COLOR_TO_143.get(f, 1.0) * sz_spectrum(f) for f in MAP_FREQUENCIES])
     sz *= T_ONLY
-    shape = _power_law(ell, 3000, SZ_SLOPE) * cl_per_dl
+    shape = tsz_shape(ell) * cl_per_dl
     total += params["A_sz"] * shape[:, None, None] * np.outer(sz, sz)
 
     # point sources: flat C_ell, D_3000 = ps_A_f1_f2
@@ -198,7 +215,7 @@ def foreground_cl(params: Mapping[str, float], ell: np.ndarray) -> np.ndarray:
         total += shape[:, None, None] * dust
 
     # correlated-noise and sub-pixel residuals: D_ell ~ ell^2
-    shape = _power_law(ell, 2000, 2.0) * cl_per_dl
+    shape = residual_shape(ell) * cl_per_dl
     e2e = {(f, f): params[f"A_cnoise_e2e_{f}_{f}_EE"] * a for f, a in E2E_EE_AMPLITUDE.items()}
     sbpx_tt = {p: params[f"A_sbpx_{p[0]}_{p[1]}_TT"] * a for p, a in SBPX_TT_AMPLITUDE.items()}
     sbpx_ee = {p: params[f"A_sbpx_{p[0]}_{p[1]}_EE"] * a for p, a in SBPX_EE_AMPLITUDE.items()}
@@ -299,9 +316,9 @@ def write_components(lkl: Group) -> int:
     szxcib_defaults.update({f"gibXsz_{f}_to_217": v for f, v in SZXCIB_TO_217.items()})
     szxcib_defaults["no_szxcib_100"] = 1
     add("gibXsz", ("A_cib_217", "xi_sz_cib", "A_sz"), szxcib_defaults, color=T_ONLY,
-        template=_power_law(ell[2:], 3000, SZXCIB_SLOPE))  # fmt: skip
+        template=szxcib_shape(ell[2:]))  # fmt: skip
     sz_defaults = {f"sz_color_{f}_to_143": v for f, v in SZ_COLOR_TO_143.items()}
-    add("sz", ("A_sz",), sz_defaults, color=T_ONLY, template=_power_law(ell[2:], 3000, SZ_SLOPE))
+    add("sz", ("A_sz",), sz_defaults, color=T_ONLY, template=tsz_shape(ell[2:]))
     add("pointsource", tuple(pair_name("ps_A_", *p, False) for p in TT_PAIRS), {"ps_l_pivot": 3000},
         color=T_ONLY)  # fmt: skip
     add("ksz", ("ksz_norm",), dfreq=MAP_FREQUENCIES[:N_T],
@@ -320,7 +337,7 @@ def write_components(lkl: Group) -> int:
             {"pwfe_XX_kind": kind, "pwfe_XX_l_pivot": GALF_PIVOT, "pwfe_XX_l2_norm": 1},
             rename=dict(zip(keys, internal, strict=True)))  # fmt: skip
 
-    residual = _power_law(ell, 2000, 2.0) * d_to_c
+    residual = residual_shape(ell) * d_to_c
     e2e_pairs = tuple((f, f) for f in E2E_EE_AMPLITUDE)
     keys = tuple(f"A_cnoise_e2e_{f1}_{f2}_EE" for f1, f2 in e2e_pairs)
     e2e = {(f, f): a for f, a in E2E_EE_AMPLITUDE.items()}
