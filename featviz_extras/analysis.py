@@ -391,14 +391,19 @@ def tsne_embedding(
     target: np.ndarray | None = None,
     perplexity: float | None = None,
     seed: int | None = 0,
+    n_threads: int | None = None,
 ) -> np.ndarray:
     """2-D t-SNE (scikit-learn) of activation vectors ``(N, C)``.
 
     If ``target`` ``(C,)`` is given it is embedded together with the vectors as the last row,
     so the result has shape ``(N + 1, 2)``; otherwise ``(N, 2)``. ``perplexity=None`` uses
     :func:`auto_perplexity`; an explicit value must be below the number of points.
+    ``n_threads`` caps the OpenMP threads of scikit-learn's Barnes-Hut gradient (default: all
+    cores); use 1 on a machine shared with other jobs, where idle-spinning threads can make
+    a small embedding a hundred times slower.
     """
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     points = _check_vectors(vectors)
     if target is not None:
@@ -420,4 +425,5 @@ def tsne_embedding(
     tsne = TSNE(
         n_components=2, perplexity=perplexity, init="pca", learning_rate="auto", random_state=seed
     )
-    return tsne.fit_transform(points)
+    with threadpool_limits(limits=n_threads, user_api="openmp"):
+        return tsne.fit_transform(points)

@@ -252,7 +252,7 @@ def test_auto_perplexity_adapts_to_small_sets():
 
 def test_tsne_separates_planted_clusters_and_places_target():
     vectors, labels, centres = planted_clusters(n_classes=3, per_class=10)
-    embedding = analysis.tsne_embedding(vectors, target=centres[1], seed=0)
+    embedding = analysis.tsne_embedding(vectors, target=centres[1], seed=0, n_threads=1)
     assert embedding.shape == (31, 2)
     points, target = embedding[:-1], embedding[-1]
     distances = np.linalg.norm(points[:, None] - points[None], axis=-1)
@@ -267,7 +267,7 @@ def test_tsne_separates_planted_clusters_and_places_target():
 
 def test_tsne_small_set_and_perplexity_errors():
     vectors, _, _ = planted_clusters(n_classes=2, per_class=2, dim=5)
-    assert analysis.tsne_embedding(vectors).shape == (4, 2)  # automatic perplexity 1
+    assert analysis.tsne_embedding(vectors, n_threads=1).shape == (4, 2)  # perplexity 1
     with pytest.raises(ValueError, match=r"perplexity 4 must be in \(0, 4\) for 4 points"):
         analysis.tsne_embedding(vectors, perplexity=4)
     with pytest.raises(ValueError, match="target has shape"):
