@@ -149,9 +149,16 @@ def write(path: Path, cls: Mapping[str, np.ndarray], seed: int) -> float:
     clik, lkl = create_cmb_clik(path, CALL_LMAX)
     n_component = write_components(lkl)
     lkl.set_many(
-        lkl_type="smica", unit=1.0, lmin=LMIN, lmax=LMAX, m_channel_T=N_T, m_channel_P=M - N_T,
-        nbins=n_bins * n_spectra, criterion="gauss", n_component=n_component,
-    )  # fmt: skip
+        lkl_type="smica",
+        unit=1.0,
+        lmin=LMIN,
+        lmax=LMAX,
+        m_channel_T=N_T,
+        m_channel_P=M - N_T,
+        nbins=n_bins * n_spectra,
+        criterion="gauss",
+        n_component=n_component,
+    )
     lkl.array("has_cl", has_cl)
     # clik repeats the binning for each spectrum; lmin/lmax are offsets from LMIN
     lkl.array("bin_lmin", np.tile(lows - LMIN, n_spectra))

@@ -105,8 +105,11 @@ def write(path: Path, cls: Mapping[str, np.ndarray], seed: int) -> float:
     clik, lkl = create_cmb_clik(path, CALL_LMAX)
     lkl.set_many(lkl_type="plik_cmbonly", unit=1.0, lmin=LMIN, lmax=LMAX, cmbonly_version=VERSION)
     lkl.array("has_cl", [1, 1, 0, 1, 0, 0])
-    np.savetxt(lkl.external(f"cl_cmb_plik_v{VERSION}.dat"), np.column_stack([centres, data, sigma]),
-               fmt=["%7.1f", "%.15e", "%.15e"])  # fmt: skip
+    np.savetxt(
+        lkl.external(f"cl_cmb_plik_v{VERSION}.dat"),
+        np.column_stack([centres, data, sigma]),
+        fmt=["%7.1f", "%.15e", "%.15e"],
+    )
     # clik symmetrizes the matrix as C + C^T - diag(C): store the upper triangle only
     lkl.external(f"c_matrix_plik_v{VERSION}.dat").write_bytes(fortran_record(np.triu(covariance)))
     np.savetxt(lkl.external("blmin.dat"), lows - LMIN, fmt="%d")

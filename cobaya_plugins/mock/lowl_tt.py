@@ -109,9 +109,14 @@ def write(path: Path, cls: Mapping[str, np.ndarray], seed: int) -> float:
 
     clik, lkl = create_cmb_clik(path, CALL_LMAX)
     lkl.set_many(
-        lkl_type="gibbs_gauss", unit=1.0, lmin=LMIN, lmax=LMAX, version=3, delta_l=0,
+        lkl_type="gibbs_gauss",
+        unit=1.0,
+        lmin=LMIN,
+        lmax=LMAX,
+        version=3,
+        delta_l=0,
         free_calib="A_planck",
-    )  # fmt: skip
+    )
     lkl.array("has_cl", [1, 0, 0, 0, 0, 0])
     lkl.external("sigma.fits").write_bytes(sigma_fits_bytes(dl_hat))
 

@@ -1,8 +1,8 @@
 """Foreground and calibration model of the plik-like mock, written as clik smica components.
 
 The mock has m = 6 maps, in clik's channel order: T100 T143 T217 E100 E143 E217. Each of
-the 47 Planck nuisance parameters enters through a real smica component (the sequence of
-``COMPONENTS`` below yields exactly Planck's parameter order). The templates are smooth
+the 47 Planck nuisance parameters enters through a real smica component (the sequence written
+by :func:`write_components` yields exactly Planck's parameter order). The templates are smooth
 made-up shapes of realistic amplitude, each defined once here as a D_ell shape; the same
 shapes are used (a) to write the component templates in clik's conventions and (b) by
 :func:`foreground_cl` and :func:`calibration`, this module's own evaluation of the model,
@@ -195,7 +195,9 @@ def foreground_cl(params: Mapping[str, float], ell: np.ndarray) -> np.ndarray:
     total += params["A_sz"] * shape[:, None, None] * np.outer(sz, sz)
 
     # point sources: flat C_ell, D_3000 = ps_A_f1_f2
-    ps = _pair_matrix({p: params[pair_name("ps_A_", *p, False)] for p in TT_PAIRS}, "TT")
+    ps = _pair_matrix(
+        {p: params[pair_name("ps_A_", *p, short_autos=False)] for p in TT_PAIRS}, "TT"
+    )
     total += ps[None, :, :] / llp1(3000)
 
     # kSZ: frequency independent, D_3000 = ksz_norm
@@ -248,7 +250,9 @@ def _cib_template() -> np.ndarray:
     return shape[:, None, None] * np.outer(intensity, intensity)[None, :, :]
 
 
-def _cnoise_template(amplitudes: Mapping[tuple[int, int], float], block: str, shape) -> np.ndarray:
+def _cnoise_template(
+    amplitudes: Mapping[tuple[int, int], float], block: str, shape: np.ndarray
+) -> np.ndarray:
     """cnoise template (3001, 12, 12): C_ell per unit amplitude, index [ell, f + 4 teb]."""
     template = np.zeros((TEMPLATE_LMAX + 1, 12, 12))
     teb = {"TT": (0, 0), "EE": (1, 1)}[block]
@@ -259,10 +263,8 @@ def _cnoise_template(amplitudes: Mapping[tuple[int, int], float], block: str, sh
     return template
 
 
-def _write_component(
-    lkl: Group,
-    index: int,
-    component_type: str,
+def _write_parametric(
+    group: Group,
     keys: tuple[str, ...],
     defaults: Mapping[str, float | int] | None = None,
     rename: Mapping[str, str] | None = None,
@@ -270,9 +272,8 @@ def _write_component(
     color: np.ndarray | None = None,
     template: np.ndarray | None = None,
 ) -> None:
-    """Write one parametric smica component group ``component_<index>``."""
-    group = lkl.group(f"component_{index}")
-    group.set("component_type", component_type)
+    """Fill a parametric smica component group: parameter keys, internal defaults, renames,
+    frequencies of the maps, optional colour (per-map factor) and template."""
     group.names("keys", keys)
     defaults = defaults or {}
     group.text("defaults", "".join(f"{k}\0" for k in defaults))
@@ -287,7 +288,10 @@ def _write_component(
         group.array("template", np.ravel(template), compress=template.size > 10000)
 
 
-def _cnoise_rename(keys: tuple[str, ...], pairs, spectrum: str) -> dict[str, str]:
+def _cnoise_rename(
+    keys: tuple[str, ...], pairs: tuple[tuple[int, int], ...], spectrum: str
+) -> dict[str, str]:
+    """External names -> clik's cnoise names ``A_cnoise_<f1>_<f2>_<spectrum>``."""
     return {k: f"A_cnoise_{f1}_{f2}_{spectrum}" for k, (f1, f2) in zip(keys, pairs, strict=True)}
 
 
@@ -296,75 +300,100 @@ def write_components(lkl: Group) -> int:
 
     Their parameters, in order, are exactly :data:`PARAMETER_NAMES`.
     """
-    lkl.group("component_0").set("component_type", "cmb")  # the CMB itself (skipped by clik)
+    groups = []
+
+    def component(component_type: str) -> Group:
+        group = lkl.group(f"component_{len(groups)}")
+        group.set("component_type", component_type)
+        groups.append(group)
+        return group
+
+    component("cmb")  # the CMB itself; clik skips component_0
     ell = np.arange(TEMPLATE_LMAX + 1)
     d_to_c = np.zeros(TEMPLATE_LMAX + 1)
     d_to_c[1:] = 1 / llp1(ell[1:])
-    index = 0
-
-    def add(*args, **kwargs) -> None:
-        nonlocal index
-        index += 1
-        _write_component(lkl, index, *args, **kwargs)
 
     cib_defaults = {f"gib_muK_MJ-2sr_{f}": v for f, v in CIB_MUK_PER_MJY.items()}
     cib_defaults.update(gib_rigid=217, gib_l_pivot=3000, gib_index_ref=CIB_INDEX_REF)
-    add("gcib", ("A_cib_217", "cib_index"), cib_defaults,
+    _write_parametric(
+        component("gcib"),
+        ("A_cib_217", "cib_index"),
+        cib_defaults,
         rename={"A_cib_217": "A_gib_217", "cib_index": "gib_index"},
-        color=T_ONLY, template=_cib_template())  # fmt: skip
+        color=T_ONLY,
+        template=_cib_template(),
+    )
     szxcib_defaults = {f"sz_color_{f}_to_143": v for f, v in SZ_COLOR_TO_143.items()}
     szxcib_defaults.update({f"gibXsz_{f}_to_217": v for f, v in SZXCIB_TO_217.items()})
     szxcib_defaults["no_szxcib_100"] = 1
-    add("gibXsz", ("A_cib_217", "xi_sz_cib", "A_sz"), szxcib_defaults, color=T_ONLY,
-        template=szxcib_shape(ell[2:]))  # fmt: skip
+    _write_parametric(
+        component("gibXsz"),
+        ("A_cib_217", "xi_sz_cib", "A_sz"),
+        szxcib_defaults,
+        color=T_ONLY,
+        template=szxcib_shape(ell[2:]),  # D_ell from ell = 2
+    )
     sz_defaults = {f"sz_color_{f}_to_143": v for f, v in SZ_COLOR_TO_143.items()}
-    add("sz", ("A_sz",), sz_defaults, color=T_ONLY, template=tsz_shape(ell[2:]))
-    add("pointsource", tuple(pair_name("ps_A_", *p, False) for p in TT_PAIRS), {"ps_l_pivot": 3000},
-        color=T_ONLY)  # fmt: skip
-    add("ksz", ("ksz_norm",), dfreq=MAP_FREQUENCIES[:N_T],
-        template=_power_law(ell, 3000, KSZ_SLOPE))  # fmt: skip
+    _write_parametric(
+        component("sz"), ("A_sz",), sz_defaults, color=T_ONLY, template=tsz_shape(ell[2:])
+    )
+    _write_parametric(
+        component("pointsource"),
+        tuple(pair_name("ps_A_", *p, short_autos=False) for p in TT_PAIRS),
+        {"ps_l_pivot": 3000},
+        color=T_ONLY,
+    )
+    _write_parametric(
+        component("ksz"),
+        ("ksz_norm",),
+        dfreq=MAP_FREQUENCIES[:N_T],  # clik's ksz fills the first 3 maps only
+        template=_power_law(ell, 3000, KSZ_SLOPE),  # D_ell from ell = 0
+    )
 
     keys = tuple(pair_name("gal545_A_", *p) for p in TT_PAIRS)
     dust = _power_law(ell, 200, DUST_TT_SLOPE) * d_to_c
-    add("cnoise", keys, {"cnoise_abs": 0}, rename=_cnoise_rename(keys, TT_PAIRS, "TT"),
-        template=_cnoise_template(dict.fromkeys(TT_PAIRS, 1.0), "TT", dust))  # fmt: skip
-
+    _write_parametric(
+        component("cnoise"),
+        keys,
+        {"cnoise_abs": 0},
+        rename=_cnoise_rename(keys, TT_PAIRS, "TT"),
+        template=_cnoise_template(dict.fromkeys(TT_PAIRS, 1.0), "TT", dust),
+    )
     for kind, spectrum in ((1, "EE"), (3, "TE")):
         keys = tuple(pair_name(f"galf_{spectrum}_A_", *p) for p in POL_PAIRS)
         keys += (f"galf_{spectrum}_index",)
         internal = [k.replace(f"galf_{spectrum}_", "pwfe_XX_") for k in keys]
-        add("powerlaw_free_emissivity_XX", keys,
+        _write_parametric(
+            component("powerlaw_free_emissivity_XX"),
+            keys,
             {"pwfe_XX_kind": kind, "pwfe_XX_l_pivot": GALF_PIVOT, "pwfe_XX_l2_norm": 1},
-            rename=dict(zip(keys, internal, strict=True)))  # fmt: skip
+            rename=dict(zip(keys, internal, strict=True)),
+        )
 
     residual = residual_shape(ell) * d_to_c
-    e2e_pairs = tuple((f, f) for f in E2E_EE_AMPLITUDE)
-    keys = tuple(f"A_cnoise_e2e_{f1}_{f2}_EE" for f1, f2 in e2e_pairs)
     e2e = {(f, f): a for f, a in E2E_EE_AMPLITUDE.items()}
-    add("cnoise", keys, {"cnoise_abs": 0}, rename=_cnoise_rename(keys, e2e_pairs, "EE"),
-        template=_cnoise_template(e2e, "EE", residual))  # fmt: skip
-    for spectrum, amplitudes in (("TT", SBPX_TT_AMPLITUDE), ("EE", SBPX_EE_AMPLITUDE)):
-        keys = tuple(f"A_sbpx_{f1}_{f2}_{spectrum}" for f1, f2 in amplitudes)
-        add("cnoise", keys, {"cnoise_abs": 0},
+    for prefix, spectrum, amplitudes in (
+        ("A_cnoise_e2e", "EE", e2e),
+        ("A_sbpx", "TT", SBPX_TT_AMPLITUDE),
+        ("A_sbpx", "EE", SBPX_EE_AMPLITUDE),
+    ):
+        keys = tuple(f"{prefix}_{f1}_{f2}_{spectrum}" for f1, f2 in amplitudes)
+        _write_parametric(
+            component("cnoise"),
+            keys,
+            {"cnoise_abs": 0},
             rename=_cnoise_rename(keys, tuple(amplitudes), spectrum),
-            template=_cnoise_template(amplitudes, spectrum, residual))  # fmt: skip
+            template=_cnoise_template(amplitudes, spectrum, residual),
+        )
 
-    # calibrations: per-map (1/sqrt), polarization efficiency, overall Planck calibration
-    index += 1
-    group = lkl.group(f"component_{index}")
-    group.set("component_type", "icalTP")
+    # calibrations: per map (model / sqrt(c_i c_j)), polarization efficiency, overall Planck
+    group = component("icalTP")
     group.names("names", ("calib_100T", "calib_217T", "calib_100P", "calib_143P", "calib_217P"))
-    group.array("im", [0, 2, 3, 4, 5])
+    group.array("im", [0, 2, 3, 4, 5])  # the maps they calibrate
     weights = np.zeros((M, M, 2))
-    weights[:, :, 0] = 1.0  # no averaging with the transposed entry
+    weights[:, :, 0] = 1.0  # no averaging with another entry ("other" is the identity)
     group.array("w", weights.ravel())
     group.array("other", np.moveaxis(np.indices((M, M)), 0, -1).ravel())
-    index += 1
-    group = lkl.group(f"component_{index}")
-    group.set("component_type", "totcalP")
-    group.names("calnameP", ("A_pol",))
-    index += 1
-    group = lkl.group(f"component_{index}")
-    group.set("component_type", "totcal")
-    group.names("calname", ("A_planck",))
-    return index + 1
+    component("totcalP").names("calnameP", ("A_pol",))
+    component("totcal").names("calname", ("A_planck",))
+    return len(groups)

@@ -40,8 +40,11 @@ EXPECTED_LMAX = {
     "highl_TTTEEE": [2508, 2508, -1, 2508, -1, -1],
     "highl_TTTEEE_lite": [2508, 2508, -1, 2508, -1, -1],
 }
-EXPECTED_EXTRA = {"lowl_TT": ["A_planck"], "highl_TTTEEE": PLIK_NAMES,
-                  "highl_TTTEEE_lite": ["A_planck"]}  # fmt: skip
+EXPECTED_EXTRA = {
+    "lowl_TT": ["A_planck"],
+    "highl_TTTEEE": PLIK_NAMES,
+    "highl_TTTEEE_lite": ["A_planck"],
+}
 # Number of data points: 28 multipoles; plik's 2289 binned cross-spectra; plik_lite's 613 bins.
 N_DATA = {"lowl_TT": 28, "highl_TTTEEE": 2289, "highl_TTTEEE_lite": 613}
 # Files holding the simulated data of each kind (they must change with the seed).
@@ -165,9 +168,7 @@ def _plik_loglike_from_file(path: Path, rq_model: np.ndarray) -> float:
     rq_hat = fits.getdata(lkl / "Rq_hat").reshape(rq_model.shape)
     mask = fits.getdata(lkl / "criterion_gauss_mask").reshape(rq_model.shape)
     pairs = fits.getdata(lkl / "criterion_gauss_ordering").reshape(-1, 2)
-    delta = np.concatenate(
-        [(rq_hat - rq_model)[mask[:, i, j] == 1, i, j] for i, j in pairs]
-    )  # fmt: skip
+    delta = np.concatenate([(rq_hat - rq_model)[mask[:, i, j] == 1, i, j] for i, j in pairs])
     inverse = fits.getdata(lkl / "criterion_gauss_mat").reshape(len(delta), len(delta))
     return -0.5 * delta @ inverse @ delta
 
@@ -236,8 +237,13 @@ def test_user_fiducial_dict_and_file(tmp_path, fiducial):
     path = write_mock("lowl_TT", tmp_path / "dict", fiducial=scaled)
     np.testing.assert_allclose(fits.getdata(path / "clik/check_param")[:30], scaled["tt"][:30])
     ell = np.arange(2, 41)
-    table = np.column_stack([ell] + [fiducial[n][2:41] * ell * (ell + 1) / (2 * np.pi) * 1.1
-                                     for n in ("tt", "ee", "bb", "te")])  # fmt: skip
+    table = np.column_stack(
+        [ell]
+        + [
+            fiducial[n][2:41] * ell * (ell + 1) / (2 * np.pi) * 1.1
+            for n in ("tt", "ee", "bb", "te")
+        ]
+    )
     np.savetxt(tmp_path / "my_lensedCls.dat", table)
     path = write_mock("lowl_TT", tmp_path / "file", fiducial=tmp_path / "my_lensedCls.dat")
     np.testing.assert_allclose(fits.getdata(path / "clik/check_param")[:30], scaled["tt"][:30])
