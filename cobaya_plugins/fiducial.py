@@ -9,6 +9,7 @@ The shipped file was computed with CLASS at the Planck 2018 best fit
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -42,12 +43,16 @@ def load_fiducial(path: str | Path | None = None, lmax: int | None = None) -> di
     if not path.is_file():
         raise FileNotFoundError(f"Fiducial spectrum file not found: {path}")
     try:
-        table = np.loadtxt(path, ndmin=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # numpy's "no data" warning
+            table = np.loadtxt(path, ndmin=2)
     except ValueError as excpt:
         raise ValueError(
             f"Could not read fiducial spectrum file {path} as numbers: {excpt}. Expected {_LAYOUT}."
         ) from excpt
-    if table.shape[1] != 1 + len(SPECTRA) or table.shape[0] == 0:
+    if table.size == 0:
+        raise ValueError(f"Fiducial spectrum file {path} has no data rows; expected {_LAYOUT}.")
+    if table.shape[1] != 1 + len(SPECTRA):
         raise ValueError(
             f"Fiducial spectrum file {path} has {table.shape[1]} columns; expected {_LAYOUT}."
         )

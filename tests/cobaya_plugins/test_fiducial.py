@@ -74,6 +74,13 @@ def test_wrong_number_of_columns(tmp_path):
     assert str(path) in str(info.value)
 
 
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.dat"
+    path.write_text("# L TT EE BB TE\n")
+    with pytest.raises(ValueError, match="no data rows"):
+        load_fiducial(path)
+
+
 def test_ell_column_must_start_at_2_without_gaps(tmp_path):
     table = dl_table(load_fiducial(lmax=50), 50)
     path = tmp_path / "gap.dat"
