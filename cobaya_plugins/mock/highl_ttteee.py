@@ -114,7 +114,7 @@ def simulate(
     covariance = binned_covariance(cls, params)
     active = active_bins()
     n_data = int(active.sum())
-    # position of (bin, spectrum) in the data vector
+    # position of (bin, spectrum) in the data vector, which is spectrum-major
     position = np.full(active.shape, -1)
     position.T[active.T] = np.arange(n_data)
     noise = rng.standard_normal(n_data)
