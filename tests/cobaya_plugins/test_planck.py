@@ -116,7 +116,7 @@ def test_requirements_and_speed(mock_paths):
     model = model_for({CLASSES["highl_TTTEEE"]: {"clik_file": str(mock_paths["highl_TTTEEE"])}}, {})
     like = model.likelihood[CLASSES["highl_TTTEEE"]]
     assert like.get_requirements() == {"Cl": {"tt": 2508, "ee": 2508, "te": 2508}}
-    assert like.speed == 50
+    assert like.speed == 30
 
 
 def test_missing_file_error_names_path_and_how_to_get_it(tmp_path, monkeypatch):
