@@ -1,0 +1,14 @@
+"""Cobaya theories for models Cobaya does not include.
+
+:class:`CallableCls`
+    CMB spectra from a user's Python function (``cobaya_plugins.theories.CallableCls``).
+:class:`ModifiedClassy`
+    Cobaya's classy for modified CLASS builds, with extra inputs/derived parameters and a
+    post-processing function (``cobaya_plugins.theories.ModifiedClassy``).
+"""
+
+from .CallableCls import CallableCls
+from .errors import CosmoComputationError
+from .ModifiedClassy import ModifiedClassy
+
+__all__ = ["CallableCls", "CosmoComputationError", "ModifiedClassy"]
