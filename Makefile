@@ -5,6 +5,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 MOCK_DIR ?= mock_data
 DEMO_YAML := yaml_examples/mock_demo.yaml
+# clipy's plik (smica) works on many tiny matrices: threaded BLAS only adds contention.
+export OPENBLAS_NUM_THREADS ?= 1
 
 .PHONY: demo test lint bench install install-test clean
 
