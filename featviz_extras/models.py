@@ -9,6 +9,7 @@ TensorFlow is imported lazily inside the functions, so importing this module is 
 
 from __future__ import annotations
 
+import functools
 import os
 import weakref
 from collections.abc import Callable
@@ -42,9 +43,10 @@ def _check_name(name: str) -> str:
 def _application(name: str) -> Any:
     """The keras.applications submodule for a model name (has the constructor and
     ``preprocess_input``)."""
+    module = _APPLICATIONS[_check_name(name)][0]
     import keras
 
-    return getattr(keras.applications, _APPLICATIONS[_check_name(name)][0])
+    return getattr(keras.applications, module)
 
 
 def _constructor(name: str) -> Callable[..., keras.Model]:
@@ -109,12 +111,14 @@ def preprocess(name: str, images: np.ndarray) -> np.ndarray:
     return np.asarray(_application(name).preprocess_input(np.array(images, dtype=np.float32)))
 
 
+@functools.cache
 def preprocessor(name: str) -> Callable:
     """Map from images in [-1, 1] (the convention of :mod:`featviz_extras.render`) to a
     named model's input: ``x -> preprocess_input((x + 1) * 127.5)``.
 
     The returned callable accepts and returns tensors of shape (N, H, W, 3) and can be
-    passed as ``preprocess=`` to the render functions (it is differentiable).
+    passed as ``preprocess=`` to the render functions (it is differentiable). The same
+    callable is returned for the same name, so compiled render steps are reused.
     """
     preprocess_input = _application(name).preprocess_input
 
