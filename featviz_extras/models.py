@@ -72,7 +72,7 @@ def load_model(
     :return: the ``keras.Model``; its input takes images already passed through
         :func:`preprocess` (shape (N, H, W, 3)).
     """
-    constructor = _constructor(name)
+    _check_name(name)
     if weights is None or weights == "imagenet":
         pass
     elif isinstance(weights, str | os.PathLike):
@@ -87,6 +87,7 @@ def load_model(
             f"weights must be 'imagenet', None or the path of a local weights file, "
             f"not {weights!r}"
         )
+    constructor = _constructor(name)
     if weights != "imagenet":
         return constructor(weights=weights, include_top=include_top)
     try:
