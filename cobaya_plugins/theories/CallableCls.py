@@ -17,6 +17,7 @@ per point to C_ell of ΔT/T (what CLASS computes, using the model's ``T_cmb``);
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from numbers import Integral, Real
 
 import numpy as np
 from cobaya.log import LoggedError
@@ -63,12 +64,12 @@ class CallableCls(Theory):
                 f"{self.get_name()}: 'ell_factor' must be true (the function returns D_ell) or "
                 f"false (C_ell); got {self.ell_factor!r}.",
             )
-        if not (isinstance(self.T_cmb, int | float) and np.isfinite(self.T_cmb) and self.T_cmb > 0):
+        if not (isinstance(self.T_cmb, Real) and np.isfinite(self.T_cmb) and self.T_cmb > 0):
             raise LoggedError(
                 self.log,
                 f"{self.get_name()}: 'T_cmb' must be a temperature in K, got {self.T_cmb!r}.",
             )
-        if self.lmax is not None and not (isinstance(self.lmax, int) and self.lmax >= 2):
+        if self.lmax is not None and not (isinstance(self.lmax, Integral) and self.lmax >= 2):
             raise LoggedError(
                 self.log,
                 f"{self.get_name()}: 'lmax' must be an integer >= 2 (the highest ell the "
@@ -261,7 +262,9 @@ class CallableCls(Theory):
             first = int(np.flatnonzero(~np.isfinite(checked))[0]) + (2 if self.ell_factor else 0)
             self._reject(f"{spectrum!r} is not finite (first at ell = {first})", params)
         if self.ell_factor:
-            return values * dl_to_cl_factor(len(values) - 1) * self._to_dimensionless
+            cl = np.zeros_like(values)
+            cl[2:] = values[2:] * dl_to_cl_factor(len(values) - 1)[2:] * self._to_dimensionless
+            return cl
         return values * self._to_dimensionless
 
     def _read_derived(self, derived: object, name: str) -> dict[str, float]:

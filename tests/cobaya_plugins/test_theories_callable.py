@@ -250,9 +250,18 @@ def test_missing_file_names_the_full_path(tmp_path):
         callable_model(f"{tmp_path}/nope.py:spectra")
 
 
-def test_units_must_be_given():
+def test_options_are_checked():
     with pytest.raises(LoggedError, match="set 'units'.*muK2, K2, dimensionless"):
         callable_model(function_returning("muK2", False), units=None)
+    with pytest.raises(LoggedError, match="'ell_factor' must be true .* or false"):
+        callable_model(function_returning("muK2", False), ell_factor="yes")
+    with pytest.raises(LoggedError, match="'T_cmb' must be a temperature in K"):
+        callable_model(function_returning("muK2", False), T_cmb=-1.0)
+    with pytest.raises(LoggedError, match="'lmax' must be an integer >= 2"):
+        callable_model(function_returning("muK2", False), lmax=2508.5)
+    assert (
+        theory_of(callable_model(function_returning("muK2", False), lmax=np.int64(400))).lmax == 400
+    )
 
 
 def test_missing_parameter_is_named():
@@ -336,6 +345,17 @@ def test_nan_output_rejects_the_point_and_sampling_goes_on():
     strict = callable_model(model, stop_at_error=True)
     with pytest.raises(CosmoComputationError, match=r"'ee' is not finite \(first at ell = 1500\)"):
         strict.logposterior({"amplitude": 1.3})
+
+
+def test_d_ell_entries_at_ell_0_and_1_are_not_used():
+    def model(amplitude):
+        dl = in_units(true_cl(amplitude), "muK2", True, 2.7255)
+        dl["tt"][:2] = np.nan  # e.g. from dividing by ell(ell+1) somewhere
+        return dl
+
+    fitted = callable_model(model, ell_factor=True)
+    assert np.isfinite(fitted.logposterior({"amplitude": 1.0}).logpost)
+    np.testing.assert_array_equal(theory_of(fitted).get_Cl()["tt"][:2], 0.0)
 
 
 def test_exception_in_the_function_rejects_the_point(caplog):
