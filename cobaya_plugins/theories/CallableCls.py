@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from numbers import Integral, Real
+from typing import NoReturn
 
 import numpy as np
 from cobaya.log import LoggedError
@@ -164,9 +165,10 @@ class CallableCls(Theory):
         if want_derived:
             state["derived"] = {p: derived[p] for p in self.output_params}
 
-    def _reject(self, reason: str, params: dict):
+    def _reject(self, reason: str, params: dict) -> NoReturn:
+        point = ", ".join(f"{p}={v}" for p, v in params.items())
         message = (
-            f"{self.get_name()}: the function {self._function_name} failed at {params}: {reason}"
+            f"{self.get_name()}: the function {self._function_name} failed at {point}: {reason}"
         )
         if not self._rejected_once:
             self._rejected_once = True
@@ -204,10 +206,10 @@ class CallableCls(Theory):
                 f"{[k for k in output if k in SPECTRA]}.",
             )
         ell_min = self._read_ell_min(output, name)
+        n_ell = len(output["ell"]) if "ell" in output else None
         spectra = {}
         for spectrum in (s for s in SPECTRA if s in output):
             values = np.asarray(output[spectrum], dtype=float)
-            n_ell = None if "ell" not in output else len(output["ell"])
             if values.ndim != 1 or (n_ell is not None and len(values) != n_ell):
                 expected = (
                     "a 1-d array, ell = 0, 1, 2, ..."

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from typing import NoReturn
 
 import numpy as np
 from cobaya.log import LoggedError
@@ -141,8 +142,12 @@ class ModifiedClassy(classy):
                 f"{name} must return a dict with (at least) the keys {needed}; got "
                 f"{list(result) if isinstance(result, Mapping) else type(result).__name__}.",
             )
+        if not np.array_equal(result["ell"], cls["ell"]):
+            raise LoggedError(self.log, f"{name} changed 'ell': return CLASS's 'ell' unchanged.")
         result = dict(result)
         for key, array in result.items():
+            if key == "ell":
+                continue
             array = np.asarray(array, dtype=float)
             if array.shape != cls["ell"].shape:
                 raise LoggedError(
@@ -155,8 +160,9 @@ class ModifiedClassy(classy):
             result[key] = array
         return result
 
-    def _reject(self, reason: str, params: dict):
-        message = f"{self.get_name()}: the 'postprocess' function failed at {params}: {reason}"
+    def _reject(self, reason: str, params: dict) -> NoReturn:
+        point = ", ".join(f"{p}={v}" for p, v in params.items())
+        message = f"{self.get_name()}: the 'postprocess' function failed at {point}: {reason}"
         if not self._rejected_once:
             self._rejected_once = True
             self.log.warning(

@@ -15,8 +15,9 @@ from cobaya.likelihood import Likelihood
 from cobaya.log import LoggedError
 from cobaya.model import get_model
 
+from cobaya_plugins.fiducial import load_fiducial
 from cobaya_plugins.models import birefringence
-from cobaya_plugins.theories import ModifiedClassy
+from cobaya_plugins.theories import CosmoComputationError, ModifiedClassy
 
 REPO = Path(__file__).parents[2]
 THEORY = "cobaya_plugins.theories.ModifiedClassy"
@@ -140,6 +141,35 @@ def test_missing_postprocess_parameter_is_named():
         modified_classy_model(
             {"postprocess": "cobaya_plugins.models.birefringence.rotate"}, dict(COSMOLOGY)
         )
+
+
+def faulty_postprocess(cls, fault):
+    """A postprocess that returns what ``fault`` says (0: fine, 1: drops 'ee', 2: short, 3: NaN)."""
+    out = birefringence.rotate(cls, 1.0)
+    if fault == 1:
+        del out["ee"]
+    elif fault == 2:
+        out["tb"] = out["tb"][:-1]
+    elif fault == 3:
+        out["eb"][100] = np.nan
+    return out
+
+
+def test_postprocess_output_is_checked():
+    # The checks on made-up CLASS-like spectra: no CLASS run needed.
+    model = modified_classy_model({"postprocess": faulty_postprocess}, {**COSMOLOGY, "fault": 0})
+    theory = theory_of(model)
+    ell = np.arange(LMAX + 1)
+    cls = {k: v[: LMAX + 1] * 1e-12 for k, v in load_fiducial().items()} | {"ell": ell}
+    out = theory._apply_postprocess(cls, {"fault": 0})
+    np.testing.assert_array_equal(out["ell"], ell)
+    np.testing.assert_allclose(out["tb"], cls["te"] * np.sin(np.radians(2)))
+    with pytest.raises(LoggedError, match=r"must return a dict with \(at least\) the keys"):
+        theory._apply_postprocess(cls, {"fault": 1})
+    with pytest.raises(LoggedError, match=r"'tb' with shape \(300,\); it must keep CLASS's"):
+        theory._apply_postprocess(cls, {"fault": 2})
+    with pytest.raises(CosmoComputationError, match="fault=3: 'eb' is not finite"):
+        theory._apply_postprocess(cls, {"fault": 3})
 
 
 def test_option_errors():
