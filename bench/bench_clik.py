@@ -19,7 +19,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("CLIPY_NOJAX", "1")
@@ -41,16 +40,24 @@ def per_call(fn, n: int) -> float:
 
 
 def cobaya_like(kind: str, path: Path, cls: dict):
-    """The Cobaya likelihood class for `kind`, with a provider serving `cls` from memory."""
+    """The Cobaya likelihood class for `kind`, fed by a Theory that serves `cls` from memory."""
     from cobaya.model import get_model
+    from cobaya.theory import Theory
+
+    class InMemoryCls(Theory):
+        params = {"amp": None}  # Cobaya wants a parameter; the spectra ignore it
+
+        def get_can_provide(self):
+            return ["Cl"]
+
+        def get_Cl(self, ell_factor=False, units="FIRASmuK2"):
+            return cls
 
     name = f"cobaya_plugins.planck.{CLASSES[kind]}"
-    nuis = default_nuisance(kind)
-    model = get_model({"likelihood": {name: {"clik_file": str(path)}},
-                       "params": {p: v for p, v in nuis.items()}, "debug": False},)
-    like = model.likelihood[name]
-    like.provider = SimpleNamespace(get_Cl=lambda ell_factor=False, units="FIRASmuK2": cls)
-    return like
+    info = {"likelihood": {name: {"clik_file": str(path)}},
+            "theory": {"mem": {"external": InMemoryCls}},
+            "params": {"amp": 1.0, **default_nuisance(kind)}, "debug": False}
+    return get_model(info).likelihood[name]
 
 
 def bench_kind(kind: str, path: Path, fid: dict, repeats: int) -> dict[str, float]:
