@@ -20,6 +20,7 @@ from types import ModuleType
 
 import numpy as np
 
+from .threads import BlasThreads
 from .units import T_CMB_FIRAS
 from .vector import CMB_SPECTRA, LENSING_SPECTRA, CallVector
 
@@ -116,7 +117,8 @@ class ClikLikelihood:
     Attributes: ``path`` (absolute Path), ``backend`` (``"clik"`` or ``"clipy"``), ``lmax``
     (dict of used spectra to lmax, e.g. ``{"tt": 2508, "ee": 2508, "te": 2508}``),
     ``nuisance_names`` (tuple, the file's order), ``self_check`` (the backend's self-test line,
-    or None), ``is_lensing``, ``lkl_type`` (e.g. ``"smica"``).
+    or None), ``is_lensing``, ``lkl_type`` (e.g. ``"smica"``), ``blas_threads`` (BLAS threads
+    during a clik call, default 1; None leaves BLAS alone — see :mod:`cobaya_plugins.threads`).
     """
 
     def __init__(self, path: str | os.PathLike, backend: str = "auto"):
@@ -151,6 +153,16 @@ class ClikLikelihood:
         self.lmax: dict[str, int] = {n: lm for n, lm in zip(names, lmax, strict=True) if lm != -1}
         self.nuisance_names: tuple[str, ...] = tuple(self._lkl.get_extra_parameter_names())
         self._vector = CallVector(self.lmax, self.nuisance_names)
+        self._blas = BlasThreads(1)
+
+    @property
+    def blas_threads(self) -> int | None:
+        """Number of BLAS threads during a clik call (None: leave BLAS as it is)."""
+        return self._blas.n
+
+    @blas_threads.setter
+    def blas_threads(self, n: int | None) -> None:
+        self._blas = BlasThreads(n)
 
     def __repr__(self) -> str:
         return (
@@ -208,7 +220,8 @@ class ClikLikelihood:
 
     def loglike_vector(self, vector: np.ndarray) -> float:
         """log-likelihood for a raw clik call vector (shape (:attr:`vector_size`,))."""
-        value = float(self._lkl(vector))
+        with self._blas:
+            value = float(self._lkl(vector))
         if math.isnan(value) or value <= CLIK_OUTSIDE:
             return -math.inf
         return value

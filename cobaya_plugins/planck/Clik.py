@@ -22,7 +22,8 @@ class Clik(Likelihood):
     (``auto | clik | clipy``). Every nuisance parameter of the file must be defined in the
     ``params`` block (missing and unexpected names are listed in the error).
     Spectra are requested as C_ell in FIRAS µK² (``get_Cl(units="FIRASmuK2")``); TB and EB are
-    used when the theory provides them, zeros otherwise.
+    used when the theory provides them, zeros otherwise. ``blas_threads`` (default 1) limits
+    BLAS threads during the clik call (see :mod:`cobaya_plugins.threads`).
     """
 
     type = "CMB"
@@ -30,9 +31,14 @@ class Clik(Likelihood):
     clik_file: str | None
     path: str | None
     backend: str
+    blas_threads: int | None
 
     def initialize(self):
         self.clik: ClikLikelihood = open_clik(self.resolve_clik_file(), backend=self.backend)
+        try:
+            self.clik.blas_threads = self.blas_threads
+        except ValueError as exc:
+            raise LoggedError(self.log, str(exc)) from exc
         self.log.debug("Opened %r", self.clik)
 
     def resolve_clik_file(self) -> Path:
@@ -88,6 +94,15 @@ class Clik(Likelihood):
         self._names = tuple(expected)
 
     def logp(self, **params_values) -> float:
-        """log-likelihood of the current theory spectra and nuisance values."""
+        """log-likelihood of the current theory spectra and nuisance values.
+
+        Input mistakes (spectra missing, too short or in implausible units) stop the run with
+        a ``LoggedError`` instead of silently rejecting every point.
+        """
         cls = self.provider.get_Cl(ell_factor=False, units="FIRASmuK2")
-        return self.clik.loglike(cls, params_values, units="muK2", strict=False)
+        try:
+            return self.clik.loglike(cls, params_values, units="muK2", strict=False)
+        except ValueError as exc:
+            raise LoggedError(
+                self.log, f"{exc} (spectra from the theory, asked for in FIRAS µK²)"
+            ) from exc

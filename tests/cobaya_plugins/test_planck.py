@@ -141,6 +141,31 @@ def test_nan_spectrum_gives_minus_inf(mock_paths):
     assert model.loglikes({}, as_dict=True)[0][CLASSES["lowl_TT"]] == -np.inf
 
 
+class DlInsteadOfCl(FixedCls):
+    """A buggy theory: returns D_ell whatever get_Cl is asked for."""
+
+    def get_Cl(self, ell_factor=False, units="FIRASmuK2"):
+        return super().get_Cl(ell_factor=True, units=units)
+
+
+def test_unit_mistake_in_theory_stops_the_run(mock_paths):
+    info = {
+        "theory": {"buggy": {"external": DlInsteadOfCl}},
+        "likelihood": {CLASSES["highl_TTTEEE_lite"]: {
+            "clik_file": str(mock_paths["highl_TTTEEE_lite"])}},
+        "params": {"amp": 1.0, "A_planck": 1.0},
+    }
+    model = get_model(info)
+    with pytest.raises(LoggedError, match="looks like D_ell in muK2; pass ell_factor=True"):
+        model.loglikes({})
+
+
+def test_bad_blas_threads_option(mock_paths):
+    like = {CLASSES["lowl_TT"]: {"clik_file": str(mock_paths["lowl_TT"]), "blas_threads": 0}}
+    with pytest.raises(LoggedError, match="blas_threads must be a positive integer"):
+        model_for(like, {"A_planck": 1.0})
+
+
 def run_cobaya(info, tmp_path):
     """cobaya-run in a subprocess (the way users run it); returns the output prefix."""
     info = dict(info, output=str(tmp_path / "chains" / "run"))
