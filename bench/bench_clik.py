@@ -7,7 +7,8 @@ one process and interleaved round by round, times for each mock kind:
   loglike  open_clik(path).loglike(cls, nuisance)          (units conversion + vector + call)
   logp     the Cobaya likelihood class's logp(**params), theory spectra served from memory
 Targets (issue: core package): plik (47 parameters) logp/clipy <= 1.05; commander overhead
-<= 50 µs per call.
+<= 50 µs per call. Run it with OPENBLAS_NUM_THREADS=1 (as `make bench` does) so that the clipy
+baseline uses the same single BLAS thread the plugin sets during its calls.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ def main() -> None:
     args = parser.parse_args()
     mock_dir = Path(args.mock_dir or tempfile.mkdtemp(prefix="bench_clik_"))
     fid = load_fiducial()
+    print(f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
     print(f"{'kind':18s} {'n':>5s} {'clipy':>10s} {'loglike':>10s} {'logp':>10s} "
           f"{'logp/clipy':>10s} {'overhead':>10s}")
     for kind in KINDS:
