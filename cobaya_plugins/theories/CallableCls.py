@@ -31,7 +31,7 @@ from ..units import (
     dl_to_cl_factor,
     to_muK2_factor,
 )
-from .errors import CosmoComputationError
+from .errors import reject_point
 from .function_import import import_function, keyword_parameters
 
 #: CMB spectra a model function may return (lowercase, as Cobaya requests them).
@@ -94,7 +94,6 @@ class CallableCls(Theory):
         # Scalar taking the function's units to ΔT/T; the ell factor is applied per point.
         self._to_dimensionless = to_muK2_factor(self.units, self.T_cmb) / (self.T_cmb * 1e6) ** 2
         self._lmax_needed: dict[str, int] = {}
-        self._rejected_once = False
 
     def get_can_support_params(self) -> list[str]:
         """The function's keyword arguments: top-level parameters with these names are its input."""
@@ -166,18 +165,7 @@ class CallableCls(Theory):
             state["derived"] = {p: derived[p] for p in self.output_params}
 
     def _reject(self, reason: str, params: dict) -> NoReturn:
-        point = ", ".join(f"{p}={v}" for p, v in params.items())
-        message = (
-            f"{self.get_name()}: the function {self._function_name} failed at {point}: {reason}"
-        )
-        if not self._rejected_once:
-            self._rejected_once = True
-            self.log.warning(
-                "%s. The point is rejected (zero likelihood); further rejections are logged "
-                "at debug level. Set 'stop_at_error: True' on the theory to stop here instead.",
-                message,
-            )
-        raise CosmoComputationError(message)
+        reject_point(self, f"the function {self._function_name}", reason, params)
 
     def _read_output(
         self, output: object, params: dict

@@ -29,7 +29,7 @@ import numpy as np
 from cobaya.log import LoggedError
 from cobaya.theories.classy import classy
 
-from .errors import CosmoComputationError
+from .errors import reject_point
 from .function_import import import_function, keyword_parameters
 
 
@@ -73,7 +73,6 @@ class ModifiedClassy(classy):
                     f"{self.get_name()}: {sorted(both)} are both 'extra_input_params' (passed to "
                     "CLASS) and parameters of the 'postprocess' function; keep each in one place.",
                 )
-        self._rejected_once = False
 
     def _read_names(self, option: str, value: object) -> list[str]:
         if value is None:
@@ -161,16 +160,7 @@ class ModifiedClassy(classy):
         return result
 
     def _reject(self, reason: str, params: dict) -> NoReturn:
-        point = ", ".join(f"{p}={v}" for p, v in params.items())
-        message = f"{self.get_name()}: the 'postprocess' function failed at {point}: {reason}"
-        if not self._rejected_once:
-            self._rejected_once = True
-            self.log.warning(
-                "%s. The point is rejected (zero likelihood); further rejections are logged "
-                "at debug level. Set 'stop_at_error: True' on the theory to stop here instead.",
-                message,
-            )
-        raise CosmoComputationError(message)
+        reject_point(self, "the 'postprocess' function", reason, params)
 
     def _get_derived_all(self, derived_requested=True):
         # classy reads every output parameter with CLASS's get_current_derived_parameters, which
