@@ -14,6 +14,8 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from featviz_extras import models
 
 if TYPE_CHECKING:
@@ -45,6 +47,10 @@ class Objective:
     target: tuple[int, ...] = ()
 
     def __post_init__(self):
+        for value in self.target:
+            if isinstance(value, bool) or not isinstance(value, int | np.integer):
+                raise TypeError(f"objective targets must be integers, got {self.target!r}")
+        object.__setattr__(self, "target", tuple(int(value) for value in self.target))
         if self.kind not in KINDS:
             raise ValueError(f"unknown objective kind {self.kind!r}; valid kinds are {KINDS}")
         if len(self.target) != _TARGET_LENGTH[self.kind]:
@@ -58,12 +64,12 @@ class Objective:
 
 def channel(layer: str, channel: int) -> Objective:
     """Mean activation of one channel over the feature map."""
-    return Objective("channel", layer, (int(channel),))
+    return Objective("channel", layer, (channel,))
 
 
 def neuron(layer: str, x: int, y: int, channel: int) -> Objective:
     """Activation of one channel at one feature-map position (column x, row y)."""
-    return Objective("neuron", layer, (int(x), int(y), int(channel)))
+    return Objective("neuron", layer, (x, y, channel))
 
 
 def layer(layer: str) -> Objective:
@@ -73,7 +79,7 @@ def layer(layer: str) -> Objective:
 
 def class_logit(index: int) -> Objective:
     """Pre-softmax score (logit) of one output class."""
-    return Objective("class_logit", None, (int(index),))
+    return Objective("class_logit", None, (index,))
 
 
 def evaluate(kind: str, activations: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:

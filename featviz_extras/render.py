@@ -3,7 +3,7 @@
 Image convention: the loops optimize float RGB images in [-1, 1] of shape (N, H, W, 3)
 and feed them to the model as they are, unless a ``preprocess`` callable is given that
 maps [-1, 1] images to the model's input (e.g. ``models.preprocessor("vgg19")`` for
-ImageNet weights). Results are returned as uint8 ``(x + 1) / 2 * 255``.
+ImageNet weights). Results are returned as uint8 ``(x + 1) / 2 * 255``, rounded.
 
 Methods:
 
@@ -212,7 +212,7 @@ def visualize_batch(
 
 def render(
     model: keras.Model,
-    targets: Sequence[Objective],
+    batch: Sequence[Objective],
     steps: int = 100,
     step_size: float | None = None,
     size: int | None = None,
@@ -228,13 +228,13 @@ def render(
 ) -> np.ndarray | tuple[np.ndarray, History]:
     """Optimize one image per objective, all in one batch.
 
-    :param targets: objectives of the same kind and layer (each with its own target).
+    :param batch: N objectives of the same kind and layer (each with its own target).
     :param start: uint8 start images (N, H, W, 3), or None for random noise.
     Other arguments as in :func:`visualize`.
     :return: images (N, H, W, 3) (uint8, or float in [-1, 1] with ``output="float"``), or
         ``(images, history)`` with ``history.activation`` (steps + 1, N).
     """
-    targets = list(targets)
+    targets = list(batch)
     _check_arguments(model, targets, steps, method, frame_every, output)
     height, width = _image_shape(model, size, start)
     for target in targets:

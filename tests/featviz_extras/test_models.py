@@ -100,6 +100,7 @@ def test_layer_model_and_channels(vgg19):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 def test_weights_none_with_top_and_local_weights_file(tmp_path):
     import keras
 

@@ -28,6 +28,9 @@ def test_objective_constructors_and_validation():
         objectives.Objective("class_logit", "predictions", (1,))
     with pytest.raises(ValueError, match="layer must be None"):
         objectives.Objective("channel", None, (1,))
+    with pytest.raises(TypeError, match="integers"):
+        objectives.channel("conv", 1.5)
+    assert objectives.channel("conv", np.int64(2)).target == (2,)
 
 
 @pytest.mark.slow
