@@ -46,7 +46,7 @@ def hand_written_loop(model, size: int, steps: int, seed: int = 0):
     import keras
     import tensorflow as tf
 
-    cut = keras.Model(model.inputs, model.get_layer(LAYER).output)
+    cut = keras.Model(model.input, model.get_layer(LAYER).output)
 
     @tf.function
     def step(image):

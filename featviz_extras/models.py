@@ -147,6 +147,15 @@ def get_layer(model: keras.Model, layer: str) -> keras.layers.Layer:
     return model.get_layer(layer)
 
 
+def model_input(model: keras.Model):
+    """The input tensor of a single-input model (so that sub-models built on it take a
+    plain tensor, not a one-element list); several inputs -> ValueError."""
+    if len(model.inputs) != 1:
+        raise ValueError(f"model {model.name!r} has {len(model.inputs)} inputs; feature "
+                         "visualization needs a model with one image input")
+    return model.inputs[0]
+
+
 def layer_model(model: keras.Model, layer: str) -> keras.Model:
     """A model mapping ``model``'s input to the output of ``layer`` (shared weights).
 
@@ -157,7 +166,7 @@ def layer_model(model: keras.Model, layer: str) -> keras.Model:
     cut_models = _LAYER_MODELS.setdefault(model, {})
     if layer not in cut_models:
         output = get_layer(model, layer).output
-        cut_models[layer] = keras.Model(model.inputs, output, name=f"{model.name}_{layer}")
+        cut_models[layer] = keras.Model(model_input(model), output, name=f"{model.name}_{layer}")
     return cut_models[layer]
 
 

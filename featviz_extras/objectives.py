@@ -138,7 +138,7 @@ def logits_model(model: keras.Model) -> keras.Model:
         linear.set_weights(last.get_weights())
     else:
         output = model.outputs[0]
-    logits = keras.Model(model.inputs, output, name=f"{model.name}_logits")
+    logits = keras.Model(models.model_input(model), output, name=f"{model.name}_logits")
     _LOGITS_MODELS[model] = logits
     return logits
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from featviz_extras import objectives, param, transform
+from featviz_extras import models, objectives, param, transform
 from featviz_extras.objectives import Objective
 
 if TYPE_CHECKING:
@@ -307,7 +307,7 @@ def _check_arguments(model, targets: list[Objective], steps: int, method: str,
 
 
 def _image_shape(model, size: int | None, start: np.ndarray | None) -> tuple[int, int]:
-    fixed = tuple(model.inputs[0].shape[1:3])
+    fixed = tuple(models.model_input(model).shape[1:3])
     fixed = fixed if None not in fixed else None
     if start is not None:
         shape = tuple(start.shape[1:3])

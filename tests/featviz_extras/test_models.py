@@ -114,3 +114,14 @@ def test_weights_none_with_top_and_local_weights_file(tmp_path):
     with_top = models.load_model("inception_v3", weights=None, include_top=True)
     assert tuple(with_top.input.shape[1:]) == (299, 299, 3)
     assert tuple(with_top.output.shape[1:]) == (1000,)
+
+
+@pytest.mark.slow
+def test_models_with_several_inputs_are_refused():
+    import keras
+
+    first, second = keras.Input((8, 8, 3)), keras.Input((8, 8, 3))
+    merged = keras.layers.Add(name="add")([first, second])
+    model = keras.Model([first, second], merged, name="two_inputs")
+    with pytest.raises(ValueError, match="'two_inputs' has 2 inputs"):
+        models.layer_model(model, "add")

@@ -162,7 +162,7 @@ def test_seed_method_matches_classic_loop_and_raises_activation(vgg19):
 
     from featviz_extras import models
 
-    cut = keras.Model(vgg19.inputs, vgg19.get_layer("block5_conv4").output)
+    cut = keras.Model(vgg19.input, vgg19.get_layer("block5_conv4").output)
     expected, losses = _classic_loop(cut, 4, steps=30, step_size=0.1, seed=0, size=64)
     image, history = render.visualize(vgg19, "block5_conv4", 4, steps=30, step_size=0.1,
                                       size=64, seed=0, output="float", return_history=True)
