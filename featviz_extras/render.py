@@ -236,6 +236,14 @@ def render(
     """
     targets = list(batch)
     _check_arguments(model, targets, steps, method, frame_every, output)
+    if regularization is not None and method != "regularized":
+        raise ValueError(f"regularization settings only apply to method='regularized', "
+                         f"not method={method!r}")
+    if start is not None:
+        start = _check_start(start)
+        if start.ndim != 4 or len(start) != len(targets):
+            raise ValueError(f"start must hold one image per objective, shape "
+                             f"({len(targets)}, H, W, 3), got {start.shape}")
     height, width = _image_shape(model, size, start)
     for target in targets:
         _check_neuron_position(model, target, height, width)

@@ -220,6 +220,19 @@ def test_regularized_is_reproducible_and_supports_start(small_cnn):
     assert np.abs(again.astype(int) - start).max() <= 1
 
 
+@pytest.mark.slow
+def test_total_variation_penalty_smooths_the_image(small_cnn):
+    def variation(image):
+        image = image.astype(float)
+        return (np.abs(np.diff(image, axis=0)).mean() + np.abs(np.diff(image, axis=1)).mean())
+
+    kwargs = dict(steps=30, size=48, seed=0, method="regularized")
+    plain = render.visualize(small_cnn, "conv2", 1, **kwargs)
+    smooth = render.visualize(small_cnn, "conv2", 1, **kwargs,
+                              regularization=render.Regularization(tv_weight=2.0))
+    assert variation(smooth) < 0.7 * variation(plain)
+
+
 # ---- batch mode ------------------------------------------------------------------------
 
 
@@ -337,6 +350,8 @@ def test_compiled_steps_are_reused_across_channels_and_calls():
 def test_bad_arguments_raise_clear_errors(small_cnn):
     import keras
 
+    from featviz_extras import objectives
+
     def run(**kwargs):
         arguments = dict(model=small_cnn, layer="conv2", channel=0, steps=1, size=32, seed=0)
         arguments.update(kwargs)
@@ -372,6 +387,11 @@ def test_bad_arguments_raise_clear_errors(small_cnn):
         run(frame_every=0)
     with pytest.raises(ValueError, match="output"):
         run(output="png")
+    with pytest.raises(ValueError, match="only apply to method='regularized'"):
+        run(regularization=render.Regularization(tv_weight=0.1))
+    with pytest.raises(ValueError, match=r"one image per objective, shape \(1, H, W, 3\)"):
+        render.render(small_cnn, [objectives.channel("conv2", 0)], steps=1,
+                      start=np.zeros((2, 32, 32, 3), np.uint8))
     with pytest.raises(ValueError, match="empty"):
         render.visualize_batch(small_cnn, "conv2", [])
     with pytest.raises(ValueError, match="3 images but 2 channels"):
