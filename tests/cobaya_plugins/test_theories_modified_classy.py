@@ -202,7 +202,7 @@ def test_cobaya_run_of_the_birefringence_example_writes_the_extra_derived(mock_p
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "cobaya-run"), str(tmp_path / "run.yaml")],
         cwd=tmp_path,
-        env=dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1"),
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
         capture_output=True,
         text=True,
         timeout=600,
