@@ -8,7 +8,7 @@ DEMO_YAML := yaml_examples/mock_demo.yaml
 # clipy's plik (smica) works on many tiny matrices: threaded BLAS only adds contention.
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test lint bench install install-test clean
+.PHONY: demo test lint bench bench-featviz install install-test clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ lint: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(PY) bench/bench_clik.py
+	$(PY) bench/bench_mock.py
+
+bench-featviz: $(VENV)/.installed-test
+	$(PY) bench/bench_featviz.py
 
 clean:
 	rm -rf chains demo_output $(MOCK_DIR)

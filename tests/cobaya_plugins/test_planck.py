@@ -210,3 +210,29 @@ def test_cobaya_run_short_mcmc(mock_paths, tmp_path):
     amp = rows[:, header.index("amp")]
     assert np.all((amp >= 0.5) & (amp <= 1.5)) and np.ptp(amp) > 0
     assert np.all(np.isfinite(rows[:, header.index("minuslogpost")]))
+
+
+@pytest.mark.slow
+def test_with_classy_for_real(mock_paths):
+    """CLASS through Cobaya's classy: the likelihoods see CLASS's ΔT/T spectra in FIRAS µK²."""
+    like = {
+        CLASSES["lowl_TT"]: {"clik_file": str(mock_paths["lowl_TT"])},
+        CLASSES["highl_TTTEEE_lite"]: {"clik_file": str(mock_paths["highl_TTTEEE_lite"])},
+    }
+    info = {
+        "theory": {"classy": {"extra_args": {"N_ur": 2.0328, "N_ncdm": 1, "m_ncdm": 0.06}}},
+        "likelihood": like,
+        "params": {"omega_b": 0.022383, "omega_cdm": 0.12011, "H0": 67.32, "tau_reio": 0.0543,
+                   "A_s": 1e-10 * np.exp(3.0448), "n_s": 0.96605, "A_planck": 1.0},
+    }
+    model = get_model(info)
+    logls = model.loglikes({}, as_dict=True)[0]
+    cls = model.provider.get_Cl(ell_factor=False, units="1")  # dimensionless, as CLASS gives
+    assert cls["tt"][200] == pytest.approx(1.178e-13, rel=0.01)
+    for kind in ("lowl_TT", "highl_TTTEEE_lite"):
+        direct = open_clik(mock_paths[kind]).loglike(
+            cls, {"A_planck": 1.0}, units="dimensionless", T_cmb=2.7255
+        )
+        assert logls[CLASSES[kind]] == pytest.approx(direct, rel=1e-10)
+    # the mock data were drawn around this very model: a realistic chi2 per data point
+    assert -2 * logls[CLASSES["highl_TTTEEE_lite"]] / 613 == pytest.approx(1.0, abs=0.25)

@@ -1,0 +1,75 @@
+"""python -m cobaya_plugins info / mock / triangle."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from cobaya.run import run
+from fixed_theory import FixedCls
+
+from cobaya_plugins.cli import main
+from cobaya_plugins.clik import open_clik
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_info_prints_type_spectra_and_names_in_order(mock_paths, capsys):
+    assert main(["info", str(mock_paths["highl_TTTEEE"])]) == 0
+    out = capsys.readouterr().out
+    assert "type:      smica (read with clipy)" in out
+    assert "TT ell 0..2508, EE ell 0..2508, TE ell 0..2508" in out
+    assert "47 parameters" in out
+    names = open_clik(mock_paths["highl_TTTEEE"]).nuisance_names
+    lines = [line.split() for line in out.splitlines() if line.startswith("  ")]
+    assert [line[1] for line in lines] == list(names)
+    assert "self-check: Checking likelihood" in out and "got -" in out
+
+
+def test_info_missing_file_is_one_line_error(tmp_path, capsys):
+    assert main(["info", str(tmp_path / "none.clik")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: clik file not found:") and str(tmp_path) in err
+
+
+def test_mock_writes_a_loadable_file_and_refuses_to_overwrite(tmp_path, capsys):
+    assert main(["mock", "lowl_TT", str(tmp_path), "--seed", "4"]) == 0
+    path = tmp_path / "lowl_TT.clik"
+    assert f"wrote {path}" in capsys.readouterr().out
+    assert open_clik(path).lmax == {"tt": 29}
+    assert main(["mock", "lowl_TT", str(tmp_path)]) == 1
+    assert "overwrite" in capsys.readouterr().err
+    assert main(["mock", "lowl_TT", str(tmp_path), "--overwrite", "--seed", "5"]) == 0
+
+
+def test_mock_unknown_kind_lists_kinds():
+    proc = subprocess.run([sys.executable, "-m", "cobaya_plugins", "mock", "lowl_EE", "x"],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2
+    assert "lowl_TT" in proc.stderr and "highl_TTTEEE_lite" in proc.stderr
+
+
+def test_triangle_plot_of_a_chain(mock_paths, tmp_path, capsys):
+    info = {
+        "theory": {"fixed": {"external": FixedCls}},
+        "likelihood": {"cobaya_plugins.planck.LowlTT": {"clik_file": str(mock_paths["lowl_TT"])}},
+        "params": {"amp": {"prior": {"min": 0.8, "max": 1.2}, "ref": 1.0, "proposal": 0.02}},
+        "sampler": {"mcmc": {"max_samples": 80, "burn_in": 0, "seed": 2,
+                             "learn_proposal": False}},
+        "output": str(tmp_path / "chains" / "tri"),
+    }
+    run(info)
+    out = tmp_path / "plots" / "tri.png"
+    assert main(["triangle", str(tmp_path / "chains" / "tri"), str(out)]) == 0
+    png = out.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    assert main(["triangle", str(tmp_path / "chains" / "tri"), str(out),
+                 "--params", "amp", "nope"]) == 1
+    assert "Unknown parameter(s) ['nope']" in capsys.readouterr().err
+    assert main(["triangle", str(tmp_path / "none"), str(out)]) == 1
+
+
+def test_default_triangle_params_skip_planck_nuisances():
+    from cobaya_plugins.plots import planck_nuisance_names
+
+    names = planck_nuisance_names()
+    assert len(names) == 47 and "A_planck" in names and "amp" not in names
