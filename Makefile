@@ -28,7 +28,8 @@ $(MOCK_DIR)/%.clik: | $(VENV)/.installed
 
 demo: $(VENV)/.installed $(MOCK_DIR)/lowl_TT.clik $(MOCK_DIR)/highl_TTTEEE.clik
 	$(VENV)/bin/cobaya-run --force $(DEMO_YAML)
-	$(PY) -m cobaya_plugins triangle chains/mock_demo demo_output/mock_demo_triangle.png
+	$(PY) -m cobaya_plugins triangle chains/mock_demo demo_output/mock_demo_triangle.png \
+		--params logA n_s A_planck
 	@echo "Triangle plot: demo_output/mock_demo_triangle.png"
 
 test: $(VENV)/.installed-test
