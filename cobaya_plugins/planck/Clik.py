@@ -8,7 +8,7 @@ from pathlib import Path
 from cobaya.likelihood import Likelihood
 from cobaya.log import LoggedError
 
-from ..clik import ClikLikelihood, open_clik
+from ..clik import ClikLikelihood, check_clik_path, open_clik
 
 #: Where ``cobaya-install`` puts the Planck 2018 files, under the packages path.
 PLANCK_DATA_SUBDIR = os.path.join("data", "planck_2018")
@@ -64,12 +64,12 @@ class Clik(Likelihood):
         for candidate in candidates:
             if candidate.exists():
                 return candidate.resolve()
-        try:  # let the backend loader phrase the error, naming the first full path
-            open_clik(candidates[0], backend=self.backend)
-        except (FileNotFoundError, ValueError) as exc:
-            searched = ", ".join(str(c.resolve()) for c in candidates)
+        searched = ", ".join(str(c.resolve()) for c in candidates)
+        try:  # phrased by the loader's path check: "not found", full path, where to get files
+            check_clik_path(candidates[0])
+        except FileNotFoundError as exc:
             raise LoggedError(self.log, f"{exc} Searched: {searched}.") from exc
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise AssertionError(f"{candidates[0]} exists but was not found")  # pragma: no cover
 
     def get_requirements(self) -> dict:
         """Lensed C_ell up to the file's lmax for each spectrum it uses (TB/EB optional)."""
