@@ -187,11 +187,9 @@ class ClikLikelihood:
 
         Same arguments as :meth:`loglike`.
         """
-        vec = self._vector
-        if not vec.fill_cls(cls, units, ell_factor, T_cmb):
+        if not self._vector.fill(cls, nuisance, units, ell_factor, T_cmb):
             return None
-        vec.fill_nuisance(nuisance)
-        return vec.buffer.copy()
+        return self._vector.buffer.copy()
 
     def loglike(
         self,
@@ -212,11 +210,9 @@ class ClikLikelihood:
         (with ``strict=False``, other keys are ignored).
         NaN/inf spectra and clik's "outside" value give ``-inf``.
         """
-        vec = self._vector
-        if not vec.fill_cls(cls, units, ell_factor, T_cmb):
+        if not self._vector.fill(cls, nuisance, units, ell_factor, T_cmb, strict):
             return -math.inf
-        vec.fill_nuisance(nuisance, strict)
-        return self.loglike_vector(vec.buffer)
+        return self.loglike_vector(self._vector.buffer)
 
     def loglike_vector(self, vector: np.ndarray) -> float:
         """log-likelihood for a raw clik call vector (shape (:attr:`vector_size`,))."""

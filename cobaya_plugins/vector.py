@@ -101,6 +101,24 @@ class CallVector:
             )
         return True
 
+    def fill(
+        self,
+        cls: Mapping[str, np.ndarray],
+        nuisance: Mapping[str, float],
+        units: str = "muK2",
+        ell_factor: bool = False,
+        T_cmb: float = T_CMB_FIRAS,
+        strict: bool = True,
+    ) -> bool:
+        """Fill the whole buffer (:meth:`fill_cls`, then :meth:`fill_nuisance`).
+
+        Returns False, leaving the nuisance part untouched, when a spectrum is NaN or infinite.
+        """
+        if not self.fill_cls(cls, units, ell_factor, T_cmb):
+            return False
+        self.fill_nuisance(nuisance, strict)
+        return True
+
     def fill_nuisance(self, nuisance: Mapping[str, float], strict: bool = True) -> None:
         """Write the nuisance values in the file's order; ``nuisance`` is a dict by name.
 
