@@ -15,10 +15,12 @@ jax = pytest.importorskip("jax")
 
 os.environ.setdefault("CLIPY_NOJAX", "1")
 import clipy  # noqa: E402  - the public module, on numpy: the reference
+from cobaya.model import get_model  # noqa: E402
+from fixed_theory import FixedCls  # noqa: E402
 
+from cobaya_plugins.clik import open_clik  # noqa: E402
 from cobaya_plugins.clipy_loader import PRIVATE_NAMES, load_clipy  # noqa: E402
 from cobaya_plugins.fiducial import load_fiducial  # noqa: E402
-from cobaya_plugins.jax_backend import JaxClik, split_gradient  # noqa: E402
 from cobaya_plugins.mock import KINDS, default_nuisance  # noqa: E402
 from cobaya_plugins.vector import CMB_SPECTRA, CallVector  # noqa: E402
 
@@ -27,8 +29,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def jax_cliks(mock_paths):
-    """One JaxClik per mock kind (each compiles on first use)."""
-    return {kind: JaxClik(path) for kind, path in mock_paths.items()}
+    """The JaxClik of each mock kind, as open_clik(path, "jax") loads (and shares) it."""
+    return {kind: open_clik(path, "jax")._file.lkl for kind, path in mock_paths.items()}
 
 
 @pytest.fixture(scope="module")
@@ -127,11 +129,10 @@ def central_difference(f, x0: float, step: float) -> float:
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("units,ell_factor", [("muK2", False), ("dimensionless", True)])
-def test_gradient_matches_finite_differences(kind, units, ell_factor, jax_cliks, numpy_cliks):
-    """d logL / d C_ell (caller's units) and d logL / d nuisance against central differences
-    of the numpy logL, at a point away from the fiducial."""
-    lkl, ref = jax_cliks[kind], numpy_cliks[kind]
-    layout = layout_of(lkl)
+def test_gradient_matches_finite_differences(kind, units, ell_factor, mock_paths):
+    """loglike_and_grad: d logL / d C_ell in the caller's units and d logL / d nuisance, against
+    central differences of the numpy backend's loglike, at a point away from the fiducial."""
+    lkl, ref = open_clik(mock_paths[kind], "jax"), open_clik(mock_paths[kind], "clipy")
     cls_muK2, nuis = moved_point(kind)
     ell = np.arange(len(cls_muK2["tt"]))
     scale = (2.7255e6) ** 2 if units == "dimensionless" else 1.0
@@ -139,19 +140,18 @@ def test_gradient_matches_finite_differences(kind, units, ell_factor, jax_cliks,
     cls = {k: v * to_input / scale for k, v in cls_muK2.items()}
 
     def loglike(c, n):
-        assert layout.fill(c, n, units=units, ell_factor=ell_factor)
-        return float(ref(layout.buffer.copy()))
+        return ref.loglike(c, n, units=units, ell_factor=ell_factor)
 
-    assert layout.fill(cls, nuis, units=units, ell_factor=ell_factor)
-    value, grad = lkl.value_and_grad(layout.buffer.copy())
+    value, dcls, dnuis = lkl.loglike_and_grad(cls, nuis, units=units, ell_factor=ell_factor)
     assert value == pytest.approx(loglike(cls, nuis), rel=1e-10)
-    dcls, dnuis = split_gradient(layout, grad, cls, units=units, ell_factor=ell_factor)
-    assert set(dcls) == set(cls) | set(layout.slices)
-    for name, lm in layout.lmax.items():
+    assert set(dcls) == set(cls) | set(lkl.lmax)
+    for name in set(cls) - set(lkl.lmax):
+        assert np.all(dcls[name] == 0)  # spectra the file does not use
+    for name, lm in lkl.lmax.items():
         d = dcls[name]
-        assert d.shape == (len(cls.get(name, np.zeros(lm + 1))),)
+        assert d.shape == (len(cls[name]),) if name in cls else (lm + 1,)
         assert np.all(d[lm + 1:] == 0) and np.all(d[:2] == 0)
-        if name in ("tb", "eb"):
+        if name not in cls:  # tb, eb: zeros were passed
             continue
         # the most sensitive multipole and two others
         for ell_i in {int(np.argmax(np.abs(d))), lm // 2, lm - 3}:
@@ -162,9 +162,42 @@ def test_gradient_matches_finite_differences(kind, units, ell_factor, jax_cliks,
             x0 = cls[name][ell_i]
             fd = central_difference(f, x0, 1e-3 * abs(x0))
             assert d[ell_i] == pytest.approx(fd, rel=1e-4, abs=1e-7 * np.abs(d).max())
-    for name in lkl.get_extra_parameter_names():
+    assert list(dnuis) == list(lkl.nuisance_names)
+    for name in lkl.nuisance_names:
         def g(x, name=name):
             return loglike(cls, {**nuis, name: x})
         x0 = nuis[name]
         fd = central_difference(g, x0, 1e-4 * max(abs(x0), 1e-2))
         assert dnuis[name] == pytest.approx(fd, rel=1e-4, abs=1e-6), name
+
+
+def test_gradient_needs_the_jax_backend(mock_paths):
+    lkl = open_clik(mock_paths["highl_TTTEEE_lite"], "clipy")
+    with pytest.raises(NotImplementedError, match="backend='jax'"):
+        lkl.loglike_and_grad(load_fiducial(), {"A_planck": 1.0})
+
+
+def test_nan_spectra_give_minus_inf_and_nan_gradients(mock_paths):
+    lkl = open_clik(mock_paths["highl_TTTEEE_lite"], "jax")
+    cls = load_fiducial()
+    cls["tt"] = cls["tt"].copy()
+    cls["tt"][100] = np.nan
+    value, dcls, dnuis = lkl.loglike_and_grad(cls, {"A_planck": 1.0})
+    assert value == -np.inf
+    assert np.all(np.isnan(dcls["tt"][: lkl.lmax["tt"] + 1])) and np.isnan(dnuis["A_planck"])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_cobaya_class_with_backend_jax(kind, mock_paths):
+    name = {"lowl_TT": "LowlTT", "highl_TTTEEE": "HighlTTTEEE",
+            "highl_TTTEEE_lite": "HighlTTTEEELite"}[kind]
+    name = f"cobaya_plugins.planck.{name}"
+    logls = []
+    for backend in ("auto", "jax"):
+        info = {"theory": {"fixed": {"external": FixedCls}},
+                "likelihood": {name: {"clik_file": str(mock_paths[kind]), "backend": backend}},
+                "params": {"amp": 1.01, **default_nuisance(kind)}, "debug": False}
+        model = get_model(info)
+        assert model.likelihood[name].clik.backend == ("jax" if backend == "jax" else "clipy")
+        logls.append(model.loglikes({})[0][0])
+    assert logls[1] == pytest.approx(logls[0], rel=1e-10)
