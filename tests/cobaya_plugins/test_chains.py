@@ -16,6 +16,10 @@ import yaml
 from cobaya.run import run
 from fixed_theory import SlowFixedCls
 
+from cobaya_plugins import planck
+from cobaya_plugins.theories.CallableCls import CallableCls
+from cobaya_plugins.theories.ModifiedClassy import ModifiedClassy
+
 pytestmark = pytest.mark.slow
 
 HERE = Path(__file__).parent
@@ -68,6 +72,17 @@ def run_to_end(cmd: list[str], cwd: Path, timeout: float = 300) -> str:
 
 def chain_files(tmp_path) -> dict[str, str]:
     return {f.name: f.read_text() for f in sorted((tmp_path / "chains").glob("run.*.txt"))}
+
+
+@pytest.mark.parametrize("cls,speed", [
+    (planck.Clik, 50), (planck.LowlTT, 3000), (planck.HighlTTTEEE, 30),
+    (planck.HighlTTTEEELite, 500), (ModifiedClassy, 0.2),  # classy's, inherited
+])
+def test_every_class_declares_its_speed(cls, speed):
+    """Speeds in evaluations/s, from the classes' defaults YAML. CallableCls declares -1: the
+    speed of a user's function is unknown until Cobaya measures it."""
+    assert cls.get_defaults()["speed"] == speed
+    assert CallableCls.get_defaults()["speed"] == -1
 
 
 def test_nuisance_oversampled_with_declared_speeds(mock_paths):
