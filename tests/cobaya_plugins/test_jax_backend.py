@@ -201,3 +201,19 @@ def test_cobaya_class_with_backend_jax(kind, mock_paths):
         assert model.likelihood[name].clik.backend == ("jax" if backend == "jax" else "clipy")
         logls.append(model.loglikes({})[0][0])
     assert logls[1] == pytest.approx(logls[0], rel=1e-10)
+
+
+def test_backend_jax_without_jax_says_what_to_install(mock_paths, monkeypatch):
+    from cobaya.log import LoggedError
+
+    import cobaya_plugins.clik as clik_module
+
+    monkeypatch.setattr(clik_module, "jax_available", lambda: False)
+    with pytest.raises(ImportError, match=r"pip install 'cobaya-planck-clik\[jax\]'"):
+        open_clik(mock_paths["highl_TTTEEE_lite"], "jax")
+    info = {"theory": {"fixed": {"external": FixedCls}},
+            "likelihood": {"cobaya_plugins.planck.HighlTTTEEELite": {
+                "clik_file": str(mock_paths["highl_TTTEEE_lite"]), "backend": "jax"}},
+            "params": {"amp": 1.0, "A_planck": 1.0}, "debug": False}
+    with pytest.raises(LoggedError, match="`backend: jax` needs jax"):
+        get_model(info)
