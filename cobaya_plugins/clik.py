@@ -317,8 +317,7 @@ class ClikLikelihood:
     """One ``.clik`` file ready to evaluate (use :func:`open_clik` to get one).
 
     Attributes: ``path`` (absolute Path), ``backend`` (``"clik"``, ``"clipy"`` or ``"jax"``),
-    ``lmax``
-    (dict of used spectra to lmax, e.g. ``{"tt": 2508, "ee": 2508, "te": 2508}``),
+    ``lmax`` (dict of used spectra to lmax, e.g. ``{"tt": 2508, "ee": 2508, "te": 2508}``),
     ``nuisance_names`` (tuple, the file's order), ``self_check`` (:class:`SelfCheck` or None),
     ``is_lensing``, ``lkl_type`` (e.g. ``"smica"``, see :data:`LKL_TYPES`), ``blas_threads``
     (BLAS threads during a clik call, default 1; None leaves BLAS alone — see
