@@ -21,14 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fiducial import load_fiducial
-from . import highl_ttteee, highl_ttteee_lite, lowl_tt
+from ..fiducial import load_fiducial, load_fiducial_pp
+from . import highl_ttteee, highl_ttteee_lite, lensing, lowl_tt
 
 KINDS = ("lowl_TT", "highl_TTTEEE", "highl_TTTEEE_lite")
 _WRITERS = {
     "lowl_TT": lowl_tt,
     "highl_TTTEEE": highl_ttteee,
     "highl_TTTEEE_lite": highl_ttteee_lite,
+    "lensing": lensing,
 }
 
 __all__ = ["KINDS", "default_nuisance", "write_mock"]
@@ -54,7 +55,10 @@ def _fiducial_cls(
 ) -> dict[str, np.ndarray]:
     """Fiducial C_ell [muK^2] from ell = 0 up to lmax for the spectra a kind needs."""
     if fiducial is None or isinstance(fiducial, str | os.PathLike):
-        return load_fiducial(fiducial, lmax=lmax)
+        cls = load_fiducial(fiducial, lmax=lmax)
+        if "pp" in spectra:  # fiducial files hold CMB spectra only: the shipped C^φφ
+            cls["pp"] = load_fiducial_pp(lmax=lmax)
+        return cls
     if not isinstance(fiducial, Mapping):
         raise TypeError(
             "fiducial must be None (shipped spectrum), a path to a fiducial file, or a dict "
@@ -77,6 +81,11 @@ def _fiducial_cls(
             raise ValueError(f"fiducial[{name!r}] has non-finite values for ell <= {lmax}.")
         cls[name] = cl[: lmax + 1]
     return cls
+
+
+def mock_filename(kind: str) -> str:
+    """File name of a kind's mock: ``<kind>.clik`` (``lensing.clik_lensing`` for lensing)."""
+    return f"{kind}{getattr(_writer(kind), 'SUFFIX', '.clik')}"
 
 
 def write_mock(
@@ -107,7 +116,7 @@ def write_mock(
     writer = _writer(kind)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
-    target = Path(outdir) / f"{kind}.clik"
+    target = Path(outdir) / mock_filename(kind)
     if target.exists() and not overwrite:
         raise FileExistsError(
             f"{target} already exists; pass overwrite=True to replace it, or choose another outdir."

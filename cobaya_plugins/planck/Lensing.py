@@ -1,0 +1,24 @@
+"""Planck 2018 CMB lensing likelihood (``clik_lensing`` files, e.g. the T+P baseline)."""
+
+from cobaya.log import LoggedError
+
+from .Clik import Clik
+
+
+class Lensing(Clik):
+    """clik lensing file (``smicadx12_Dec5_ftl_mv2_ndclpp_p_teb_consext8.clik_lensing``).
+
+    The call vector starts with the lensing-potential spectrum C^φφ (dimensionless, as
+    Cobaya's ``get_Cl()["pp"]``), then the CMB spectra the file's linear corrections need
+    (C_ell in FIRAS µK²), then ``A_planck``. Options: ``Lensing.yaml``.
+    """
+
+    def initialize(self):
+        super().initialize()
+        if not self.clik.is_lensing:
+            raise LoggedError(
+                self.log,
+                f"{self.clik.path} is not a lensing likelihood (it has no 'clik_lensing/' "
+                "directory): use cobaya_plugins.planck.Clik (or the class for that file) "
+                "instead, or set 'clik_file' to a .clik_lensing directory.",
+            )
