@@ -19,21 +19,7 @@ from planck_product import (
 from cobaya_plugins import install as inst
 from cobaya_plugins.clik import open_clik
 from cobaya_plugins.fiducial import load_fiducial
-from cobaya_plugins.mock import default_nuisance, write_mock
-
-
-@pytest.fixture(scope="session")
-def product_mocks(mock_paths, tmp_path_factory):
-    """The mock files of the four kinds the Planck classes use (lensing included)."""
-    paths = dict(mock_paths)
-    if "lensing" not in paths:
-        paths["lensing"] = write_mock("lensing", tmp_path_factory.mktemp("lens"), seed=1)
-    return paths
-
-
-@pytest.fixture(scope="session")
-def tarball(product_mocks):
-    return product_tarball(product_mocks)
+from cobaya_plugins.mock import default_nuisance
 
 
 def quiet(*_):
