@@ -155,6 +155,20 @@ def manual_instructions(product: Product, directory: Path) -> str:
     )
 
 
+def default_data_directory(
+    packages_path: str | os.PathLike | None = None, product: str = "planck2018"
+) -> Path | None:
+    """``<packages_path>/data/planck_2018`` (``cobaya-install``'s place); the packages path
+    defaults to Cobaya's (``$COBAYA_PACKAGES_PATH`` or its config file). None if unknown."""
+    if packages_path is None:
+        from cobaya.tools import resolve_packages_path
+
+        packages_path = resolve_packages_path()
+    if not packages_path:
+        return None
+    return Path(packages_path) / "data" / get_product(product).data_path
+
+
 # --- download -----------------------------------------------------------------------------
 
 

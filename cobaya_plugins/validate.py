@@ -100,18 +100,6 @@ def class_spectra(lmax: int = 2508) -> dict[str, np.ndarray]:
         cosmo.empty()
 
 
-def default_data_directory(packages_path: str | os.PathLike | None = None) -> Path | None:
-    """``<packages_path>/data/planck_2018`` (``cobaya-install``'s place); the packages path
-    defaults to Cobaya's (``$COBAYA_PACKAGES_PATH`` or its config file). None if unknown."""
-    if packages_path is None:
-        from cobaya.tools import resolve_packages_path
-
-        packages_path = resolve_packages_path()
-    if not packages_path:
-        return None
-    return Path(packages_path) / "data" / PLANCK_2018.data_path
-
-
 def validate(
     directory: str | os.PathLike,
     cls: Mapping[str, np.ndarray] | None = None,

@@ -11,6 +11,7 @@ from cobaya_plugins import validate as val
 from cobaya_plugins.clik import open_clik
 from cobaya_plugins.clikdata import read_mdb
 from cobaya_plugins.fiducial import load_fiducial
+from cobaya_plugins.install import default_data_directory
 from cobaya_plugins.mock.plik_foregrounds import PARAMETER_NAMES
 
 #: clik's own self-test value stored in the real plik_rd12_HM_v22b_TTTEEE.clik.
@@ -51,9 +52,9 @@ def test_missing_files_are_listed(tmp_path):
 
 
 def test_default_data_directory(tmp_path, monkeypatch):
-    assert val.default_data_directory(tmp_path) == tmp_path / "data" / "planck_2018"
+    assert default_data_directory(tmp_path) == tmp_path / "data" / "planck_2018"
     monkeypatch.setenv("COBAYA_PACKAGES_PATH", str(tmp_path))
-    assert val.default_data_directory() == tmp_path / "data" / "planck_2018"
+    assert default_data_directory() == tmp_path / "data" / "planck_2018"
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +82,7 @@ def real_data_directory():
            f"--path DIR`, or `cobaya-install cobaya_plugins.planck.HighlTTTEEE -p PACKAGES`) "
            f"and set {DATA_ENV}=DIR (or COBAYA_PACKAGES_PATH=PACKAGES)")
     given = os.environ.get(DATA_ENV)
-    directory = Path(given) if given else val.default_data_directory()
+    directory = Path(given) if given else default_data_directory()
     if directory is None:
         return None, f"real Planck 2018 files not found (no {DATA_ENV}, no Cobaya packages " \
                      f"path); {how}"
