@@ -1,8 +1,14 @@
 """Opening ``.clik`` likelihood files with the compiled Planck clik module or with clipy.
 
-:func:`open_clik` is the one entry point: it returns a :class:`ClikLikelihood`, cached per resolved
-path and backend, whose :meth:`~ClikLikelihood.loglike` takes spectra by name in declared units and
-nuisance parameters by name, in any order. The Cobaya likelihood classes use the same object.
+:func:`open_clik` is the one entry point: it returns a :class:`ClikLikelihood` whose
+:meth:`~ClikLikelihood.loglike` takes spectra by name in declared units and nuisance parameters by
+name, in any order. The Cobaya likelihood classes use the same object.
+
+Sharing rules: the loaded file (the backend's likelihood object, its lmax, parameter names and
+self-check) is loaded once per resolved path and backend and shared. Everything that changes
+per use — the call-vector buffer, the BLAS thread setting, the unit-check warnings — belongs to
+each :class:`ClikLikelihood`: every :func:`open_clik` call returns a new one, cheaply. One
+instance must not be called from several threads at once; open one per thread.
 """
 
 from __future__ import annotations
@@ -10,24 +16,70 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
+import logging
 import math
 import os
-import re
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
 from .threads import BlasThreads
-from .units import T_CMB_FIRAS
+from .units import (
+    T_CMB_FIRAS,
+    UNIT_CHECK_SPECTRA,
+    UnitDiagnosis,
+    UnitMistakeError,
+    UnitReading,
+    diagnose_units,
+)
 from .vector import CMB_SPECTRA, LENSING_SPECTRA, CallVector
 
+#: Backend names: ``auto`` picks the compiled Planck clik when importable, else clipy.
 BACKENDS = ("auto", "clik", "clipy")
 
 #: clik reports a point outside its validity range with a value at or below this.
 CLIK_OUTSIDE = -1e30
+
+#: Modes of the unit check and of the self-check (``error``, ``warn`` or ``off``).
+CHECK_MODES = ("error", "warn", "off")
+
+#: The self-check passes when the loglike of the file's check point is this close to the
+#: value stored in the file (absolute, in logL).
+SELF_CHECK_TOLERANCE = 0.01
+
+#: What each clik likelihood type is (``lkl_type`` in the file; ``lensing`` for lensing files).
+LKL_TYPES = {
+    "gibbs_gauss": "Commander low-ell TT likelihood (gibbs_gauss)",
+    "smica": "plik high-ell multi-frequency likelihood (smica)",
+    "plik_cmbonly": "plik_lite high-ell foreground-marginalized likelihood (plik_cmbonly)",
+    "simall": "SimAll low-ell EE/BB likelihood (simall)",
+    "bflike_smw": "low-ell pixel-based TT/TE/EE/BB likelihood (bflike_smw)",
+    "lensing": "CMB lensing likelihood (clik_lensing)",
+}
+
+#: Members a likelihood of each type needs besides its ``_mdb`` (for "incomplete file" messages).
+_REQUIRED_MEMBERS = {
+    "gibbs_gauss": ("clik/lkl_0/_external/sigma.fits",),
+    "plik_cmbonly": tuple(
+        f"clik/lkl_0/_external/{name}"
+        for name in (
+            "cl_cmb_plik_v22.dat",
+            "c_matrix_plik_v22.dat",
+            "blmin.dat",
+            "blmax.dat",
+            "bweight.dat",
+        )
+    ),
+    "smica": tuple(
+        f"clik/lkl_0/{name}"
+        for name in ("bin_lmin", "bin_lmax", "bin_ws", "Rq_hat", "criterion_gauss_mat")
+    ),
+}
 
 GET_PLANCK_FILES = (
     "Real Planck files come from the Planck Legacy Archive (product "
@@ -36,8 +88,7 @@ GET_PLANCK_FILES = (
     "For a mock file, run `python -m cobaya_plugins mock KIND OUTDIR`."
 )
 
-_cache: dict[tuple[str, str], ClikLikelihood] = {}
-_cache_lock = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 def find_compiled_clik() -> ModuleType | None:
@@ -72,6 +123,25 @@ def import_clipy(nojax: bool = True) -> ModuleType:
     return clipy
 
 
+def check_backend(backend: str) -> str:
+    """The concrete backend for ``backend`` (``auto`` resolved); raises if it is not usable.
+
+    Raises ``ValueError`` for an unknown name and ``ImportError`` when the compiled clik is
+    asked for but not importable.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"Unknown backend {backend!r}: use one of {', '.join(BACKENDS)}.")
+    compiled = find_compiled_clik() is not None
+    if backend == "clik" and not compiled:
+        raise ImportError(
+            "The backend 'clik' needs the compiled Planck clik module, which is not importable "
+            "(PyPI's 'clik' is an unrelated package); use the backend 'clipy' or 'auto'."
+        )
+    if backend == "auto":
+        return "clik" if compiled else "clipy"
+    return backend
+
+
 def check_clik_path(path: str | os.PathLike) -> Path:
     """Resolve ``path`` and check that it is a clik likelihood directory; returns the absolute path.
 
@@ -82,7 +152,11 @@ def check_clik_path(path: str | os.PathLike) -> Path:
     if not full.exists():
         raise FileNotFoundError(f"clik file not found: {full}. {GET_PLANCK_FILES}")
     if not full.is_dir():
-        hint = " (a .tar.gz archive must be unpacked first)" if full.name.endswith("gz") else ""
+        hint = (
+            " (a .tar.gz archive must be unpacked first: `tar xzf FILE`)"
+            if full.name.endswith(("gz", ".tar", ".tgz"))
+            else ""
+        )
         raise ValueError(
             f"{full} is a file, not a clik likelihood directory{hint}: a .clik likelihood is a "
             "directory containing a 'clik/' (or 'clik_lensing/') sub-directory."
@@ -96,64 +170,172 @@ def check_clik_path(path: str | os.PathLike) -> Path:
     return full
 
 
+def _read_mdb(path: Path) -> dict[str, Any]:
+    """The ``_mdb`` metadata of a cldf group (``{}`` if there is none)."""
+    values: dict[str, Any] = {}
+    mdb = path / "_mdb"
+    if mdb.is_file():
+        for line in mdb.read_text().splitlines():
+            key, kind, value = (line.split(None, 2) + ["", ""])[:3]
+            convert = {"int": int, "float": float}.get(kind, str)
+            with contextlib.suppress(ValueError):
+                values[key] = convert(value.strip())
+    return values
+
+
 def read_lkl_type(path: Path) -> str:
     """The likelihood type of a clik directory (``lkl_type`` in ``clik/lkl_0/_mdb``, e.g.
     ``smica``, ``gibbs_gauss``, ``plik_cmbonly``), ``"lensing"`` for lensing files, or
     ``"unknown"``."""
     if (path / "clik_lensing").is_dir():
         return "lensing"
-    mdb = path / "clik" / "lkl_0" / "_mdb"
-    if mdb.is_file():
-        for line in mdb.read_text().splitlines():
-            key, _, rest = line.partition(" ")
-            if key == "lkl_type":
-                return rest.partition(" ")[2].strip()
-    return "unknown"
+    return str(_read_mdb(path / "clik" / "lkl_0").get("lkl_type", "unknown"))
+
+
+def _read_array(path: Path) -> np.ndarray:
+    """A cldf array member (FITS, possibly gzip-compressed), flattened, native byte order."""
+    from astropy.io import fits
+
+    with fits.open(path) as hdus:
+        data = np.asarray(hdus[0].data).ravel()
+    return data.astype(data.dtype.newbyteorder("="))
+
+
+@dataclass(frozen=True)
+class SelfCheck:
+    """The file's own test: loglike ``got`` at its stored check point vs ``expected``."""
+
+    got: float
+    expected: float
+
+    @property
+    def passed(self) -> bool:
+        """True when ``got`` is within :data:`SELF_CHECK_TOLERANCE` of ``expected``."""
+        return abs(self.got - self.expected) <= SELF_CHECK_TOLERANCE
+
+    def __str__(self) -> str:
+        verdict = "passed" if self.passed else "FAILED"
+        return (
+            f"got {self.got:.6f} expected {self.expected:.6f} "
+            f"(diff {self.got - self.expected:.3g}): {verdict}"
+        )
+
+
+@dataclass(frozen=True)
+class _LoadedFile:
+    """One ``.clik`` file opened by one backend; shared by every ClikLikelihood on it."""
+
+    path: Path
+    backend: str
+    lkl: Any  # the backend's likelihood object: lkl(vector) -> loglike
+    lkl_type: str
+    lmax: dict[str, int]
+    nuisance_names: tuple[str, ...]
+    self_check: SelfCheck | None
+
+
+_loaded: dict[tuple[str, str], _LoadedFile] = {}
+_loaded_lock = threading.Lock()
+
+
+def _incomplete(path: Path, lkl_type: str, exc: OSError) -> ValueError:
+    """The error for a clik directory whose backend failed on a missing/unreadable member."""
+    missing = [m for m in _REQUIRED_MEMBERS.get(lkl_type, ()) if not (path / m).exists()]
+    what = f"missing: {', '.join(missing)}" if missing else f"{exc.strerror or exc}"
+    return ValueError(
+        f"The likelihood file {path} is incomplete ({what}). It was probably not fully "
+        "downloaded or unpacked: download and unpack it again (or re-create the mock file)."
+    )
+
+
+def _open_backend(path: Path, backend: str) -> Any:
+    """Open ``path`` with ``backend`` (``clik`` or ``clipy``); the backend's likelihood object."""
+    is_lensing = (path / "clik_lensing").is_dir()
+    if backend == "clik":
+        compiled = find_compiled_clik()
+        return (compiled.clik_lensing if is_lensing else compiled.clik)(str(path))
+    clipy = import_clipy()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # clipy prints its own self-check
+            return clipy.clik(str(path))
+    except clipy.clik_emul_error as exc:
+        raise ValueError(f"clipy could not read {path}: {exc}") from exc
+
+
+def _self_check(path: Path, lkl: Any, n_nuisance: int) -> SelfCheck | None:
+    """Evaluate the file's stored check point; None when the file has none."""
+    if (path / "clik_lensing").is_dir():
+        group = path / "clik_lensing"
+        expected = _read_mdb(group).get("check")
+        if expected is None or not (group / "cl_fid").is_file():
+            return None
+        vector = np.concatenate([_read_array(group / "cl_fid"), np.ones(n_nuisance)])
+    else:
+        group = path / "clik"
+        expected = _read_mdb(group).get("check_value")
+        if expected is None or not (group / "check_param").is_file():
+            return None
+        vector = _read_array(group / "check_param")
+    return SelfCheck(got=float(lkl(np.asarray(vector, dtype=float))), expected=float(expected))
+
+
+def _load(path: Path, backend: str) -> _LoadedFile:
+    """Load (once) and return the shared state of ``path`` opened with ``backend``."""
+    key = (str(path), backend)
+    with _loaded_lock:
+        loaded = _loaded.get(key)
+        if loaded is not None:
+            return loaded
+        lkl_type = read_lkl_type(path)
+        try:
+            lkl = _open_backend(path, backend)
+        except OSError as exc:
+            raise _incomplete(path, lkl_type, exc) from exc
+        names = LENSING_SPECTRA if lkl_type == "lensing" else CMB_SPECTRA
+        lmax = [int(v) for v in lkl.get_lmax()]
+        nuisance_names = tuple(lkl.get_extra_parameter_names())
+        loaded = _loaded[key] = _LoadedFile(
+            path=path,
+            backend=backend,
+            lkl=lkl,
+            lkl_type=lkl_type,
+            lmax={n: lm for n, lm in zip(names, lmax, strict=True) if lm != -1},
+            nuisance_names=nuisance_names,
+            self_check=_self_check(path, lkl, len(nuisance_names)),
+        )
+        return loaded
 
 
 class ClikLikelihood:
-    """One opened ``.clik`` file (use :func:`open_clik` to get one).
+    """One ``.clik`` file ready to evaluate (use :func:`open_clik` to get one).
 
     Attributes: ``path`` (absolute Path), ``backend`` (``"clik"`` or ``"clipy"``), ``lmax``
     (dict of used spectra to lmax, e.g. ``{"tt": 2508, "ee": 2508, "te": 2508}``),
-    ``nuisance_names`` (tuple, the file's order), ``self_check`` (the backend's self-test line,
-    or None), ``is_lensing``, ``lkl_type`` (e.g. ``"smica"``), ``blas_threads`` (BLAS threads
-    during a clik call, default 1; None leaves BLAS alone — see :mod:`cobaya_plugins.threads`).
+    ``nuisance_names`` (tuple, the file's order), ``self_check`` (:class:`SelfCheck` or None),
+    ``is_lensing``, ``lkl_type`` (e.g. ``"smica"``, see :data:`LKL_TYPES`), ``blas_threads``
+    (BLAS threads during a clik call, default 1; None leaves BLAS alone — see
+    :mod:`cobaya_plugins.threads`), ``logger`` (where warnings go).
     """
 
     def __init__(self, path: str | os.PathLike, backend: str = "auto"):
-        self.path = check_clik_path(path)
-        if backend not in BACKENDS:
-            raise ValueError(f"Unknown backend {backend!r}: use one of {BACKENDS}.")
-        compiled = find_compiled_clik() if backend in ("auto", "clik") else None
-        if backend == "clik" and compiled is None:
-            raise ImportError(
-                "backend='clik' asked for, but no compiled Planck clik module is importable "
-                "(PyPI's 'clik' is an unrelated package). Use backend='clipy' or 'auto'."
-            )
-        self.is_lensing = (self.path / "clik_lensing").is_dir()
-        self.lkl_type = read_lkl_type(self.path)
-        log = io.StringIO()
-        if compiled is not None:
-            self.backend = "clik"
-            opener = compiled.clik_lensing if self.is_lensing else compiled.clik
-            self._lkl = opener(str(self.path))
-        else:
-            self.backend = "clipy"
-            clipy = import_clipy()
-            try:
-                with contextlib.redirect_stdout(log):
-                    self._lkl = clipy.clik(str(self.path))
-            except clipy.clik_emul_error as exc:
-                raise ValueError(f"clipy could not read {self.path}: {exc}") from exc
-        found = re.search(r"Checking likelihood.*", log.getvalue())
-        self.self_check: str | None = found.group(0) if found else None
-        names = LENSING_SPECTRA if self.is_lensing else CMB_SPECTRA
-        lmax = [int(v) for v in self._lkl.get_lmax()]
-        self.lmax: dict[str, int] = {n: lm for n, lm in zip(names, lmax, strict=True) if lm != -1}
-        self.nuisance_names: tuple[str, ...] = tuple(self._lkl.get_extra_parameter_names())
+        full = check_clik_path(path)
+        self._file = _load(full, check_backend(backend))
         self._vector = CallVector(self.lmax, self.nuisance_names)
         self._blas = BlasThreads(1)
+        self.logger: logging.Logger = log
+        self._warned_units = False
+
+    path = property(lambda self: self._file.path, doc="Absolute path of the .clik directory.")
+    backend = property(lambda self: self._file.backend, doc="``clik`` or ``clipy``.")
+    lmax = property(lambda self: self._file.lmax, doc="Used spectra -> lmax, clik order.")
+    nuisance_names = property(
+        lambda self: self._file.nuisance_names, doc="Nuisance parameter names, file order."
+    )
+    self_check = property(
+        lambda self: self._file.self_check, doc="The file's self-check, or None."
+    )
+    lkl_type = property(lambda self: self._file.lkl_type, doc="Likelihood type (LKL_TYPES).")
+    is_lensing = property(lambda self: self._file.lkl_type == "lensing")
 
     @property
     def blas_threads(self) -> int | None:
@@ -185,7 +367,7 @@ class ClikLikelihood:
     ) -> np.ndarray | None:
         """The clik call vector (a new array) for these inputs, or None if a spectrum is NaN/inf.
 
-        Same arguments as :meth:`loglike`.
+        Same arguments as :meth:`loglike` (no unit check).
         """
         if not self._vector.fill(cls, nuisance, units, ell_factor, T_cmb):
             return None
@@ -199,6 +381,7 @@ class ClikLikelihood:
         ell_factor: bool = False,
         T_cmb: float = T_CMB_FIRAS,
         strict: bool = True,
+        unit_check: str = "error",
     ) -> float:
         """log-likelihood for spectra ``cls`` and nuisance parameters ``nuisance``.
 
@@ -208,36 +391,72 @@ class ClikLikelihood:
         T_cmb [K]); ``ell_factor=True`` means the input is D_ell = ell(ell+1)C_ell/2π.
         ``nuisance``: dict by name (any order), exactly the names in :attr:`nuisance_names`
         (with ``strict=False``, other keys are ignored).
+        ``unit_check``: ``"error"`` raises :class:`~cobaya_plugins.units.UnitMistakeError` when
+        another reading of the units explains the spectra's size and the declared one does not,
+        and warns once for any other large deviation from ΛCDM; ``"warn"`` only warns (once);
+        ``"off"`` skips the check (see :func:`~cobaya_plugins.units.diagnose_units`).
         NaN/inf spectra and clik's "outside" value give ``-inf``.
         """
         if not self._vector.fill(cls, nuisance, units, ell_factor, T_cmb, strict):
             return -math.inf
+        if unit_check != "off":
+            self.check_units(cls, units, ell_factor, T_cmb, unit_check)
         return self.loglike_vector(self._vector.buffer)
+
+    def check_units(
+        self,
+        cls: Mapping[str, np.ndarray],
+        units: str = "muK2",
+        ell_factor: bool = False,
+        T_cmb: float = T_CMB_FIRAS,
+        mode: str = "error",
+    ) -> UnitDiagnosis | None:
+        """The unit check of :meth:`loglike` on its own; returns the diagnosis (None: fine).
+
+        ``mode`` is ``"error"`` or ``"warn"`` (see :meth:`loglike`); warnings go to
+        :attr:`logger`, once per instance.
+        """
+        if mode not in CHECK_MODES:
+            raise ValueError(f"unit_check must be one of {', '.join(CHECK_MODES)}, got {mode!r}.")
+        spectrum = next((s for s in UNIT_CHECK_SPECTRA if s in self.lmax and s in cls), None)
+        if spectrum is None or mode == "off":
+            return None
+        diagnosis = diagnose_units(spectrum, cls[spectrum], units, ell_factor, T_cmb)
+        if diagnosis is None:
+            return None
+        reading = diagnosis.explained_by
+        if reading is not None and mode == "error":
+            raise UnitMistakeError(
+                f"{diagnosis.describe()}: this looks like {reading}; pass "
+                f"{reading.python_fix(UnitReading(units, bool(ell_factor)))}.",
+                diagnosis,
+            )
+        if not self._warned_units:
+            self._warned_units = True
+            likely = f" It looks like {reading}." if reading else ""
+            self.logger.warning(
+                "%s.%s Going on (unit_check=%r); later points are not reported.",
+                diagnosis.describe(),
+                likely,
+                mode,
+            )
+        return diagnosis
 
     def loglike_vector(self, vector: np.ndarray) -> float:
         """log-likelihood for a raw clik call vector (shape (:attr:`vector_size`,))."""
         with self._blas:
-            value = float(self._lkl(vector))
+            value = float(self._file.lkl(vector))
         if math.isnan(value) or value <= CLIK_OUTSIDE:
             return -math.inf
         return value
 
 
 def open_clik(path: str | os.PathLike, backend: str = "auto") -> ClikLikelihood:
-    """Open a ``.clik`` likelihood directory; one object per resolved path and backend.
+    """Open a ``.clik`` likelihood directory and return a new :class:`ClikLikelihood`.
 
-    ``backend``: ``"auto"`` (the compiled Planck clik module when importable, else clipy),
-    ``"clik"`` or ``"clipy"``. Raises ``FileNotFoundError``/``ValueError`` with the full path for
-    missing or malformed files.
+    The file is loaded once per resolved path and backend; later calls share it (see the module
+    docstring for the sharing rules). ``backend``: ``"auto"`` (the compiled Planck clik module
+    when importable, else clipy), ``"clik"`` or ``"clipy"``. Raises ``FileNotFoundError`` or
+    ``ValueError`` naming the full path for missing, malformed or incomplete files.
     """
-    full = check_clik_path(path)
-    if backend not in BACKENDS:
-        raise ValueError(f"Unknown backend {backend!r}: use one of {BACKENDS}.")
-    if backend == "auto":
-        backend = "clik" if find_compiled_clik() is not None else "clipy"
-    key = (str(full), backend)
-    with _cache_lock:
-        lkl = _cache.get(key)
-        if lkl is None:
-            lkl = _cache[key] = ClikLikelihood(full, backend)
-    return lkl
+    return ClikLikelihood(path, backend)

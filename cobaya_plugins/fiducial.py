@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .units import dl_to_cl_factor
+
 #: The shipped fiducial spectrum (CLASS, Planck 2018 best-fit LCDM, ell = 2..2600).
 FIDUCIAL_FILE: Path = Path(__file__).parent / "data" / "fiducial_lensedCls.dat"
 
@@ -75,8 +77,7 @@ def load_fiducial(path: str | Path | None = None, lmax: int | None = None) -> di
             f"Requested lmax={lmax} but fiducial spectrum file {path} stops at "
             f"lmax={file_lmax}. Use a file that reaches ell={lmax}, or a smaller lmax."
         )
-    ells = np.arange(2, lmax + 1)
-    dl_to_cl = 2 * np.pi / (ells * (ells + 1.0))
+    dl_to_cl = dl_to_cl_factor(lmax)[2:]
     cls = {}
     for column, name in enumerate(SPECTRA, start=1):
         cl = np.zeros(lmax + 1)

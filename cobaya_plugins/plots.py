@@ -28,6 +28,8 @@ def triangle_plot(
     most 6). ``burn_in`` is the fraction of each chain skipped. Raises ``FileNotFoundError``
     when no chain exists with that prefix and ``ValueError`` for unknown parameter names.
     """
+    if not 0 <= burn_in < 1:
+        raise ValueError(f"burn_in must be a fraction in [0, 1), got {burn_in!r}.")
     import matplotlib
 
     matplotlib.use("Agg")

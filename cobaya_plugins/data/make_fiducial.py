@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..units import llp1_over_2pi
+
 #: Planck 2018 best fit (TT,TE,EE+lowE+lensing), in CLASS's parameter names.
 PLANCK_2018_BESTFIT = {
     "omega_b": 0.022383,
@@ -54,7 +56,7 @@ def compute_dell(lmax: int = LMAX) -> np.ndarray:
         cosmo.struct_cleanup()
         cosmo.empty()
     ell = np.arange(2, lmax + 1)
-    to_dell_muk2 = ell * (ell + 1) / (2 * np.pi) * (PLANCK_2018_BESTFIT["T_cmb"] * 1e6) ** 2
+    to_dell_muk2 = llp1_over_2pi(ell) * (PLANCK_2018_BESTFIT["T_cmb"] * 1e6) ** 2
     columns = [ell] + [cls[name][2:] * to_dell_muk2 for name in ("tt", "ee", "bb", "te")]
     return np.column_stack(columns)
 

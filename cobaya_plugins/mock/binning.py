@@ -31,10 +31,3 @@ def bin_matrix(weights: np.ndarray) -> np.ndarray:
     inside = (ell[None, :] >= lows[:, None]) & (ell[None, :] <= highs[:, None])
     return inside * np.asarray(weights, dtype=float)[None, :]
 
-
-def bin_of(ell: int) -> int:
-    """Index of the bin containing multipole ``ell`` (30 <= ell <= 2508)."""
-    lows, highs = bin_edges()
-    if not LMIN <= ell <= LMAX:
-        raise ValueError(f"ell={ell} is outside the Planck bins ({LMIN}..{LMAX}).")
-    return int(np.searchsorted(highs, ell))

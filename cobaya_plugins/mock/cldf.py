@@ -4,7 +4,8 @@ A *group* is a directory with a ``_mdb`` text file of ``<key> <int|float|str> <v
 Any other entry of a group is a file named like its key: a FITS image (arrays; optionally
 gzip-compressed in place, which clik and clipy still read) or raw text (long strings and
 NUL-separated name lists). Sub-directories are sub-groups; ``_external/`` holds files read
-directly by a likelihood's own code. See ``/work/shared/docs/clik-format.md``.
+directly by a likelihood's own code. See ``docs/clik_format.md`` (the format as clipy's reader,
+``clipy/minicldf.py`` in the ``clipy-like`` package, reads it).
 
 Everything written here is deterministic: the same calls give byte-identical files.
 """

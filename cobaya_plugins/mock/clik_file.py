@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..clik import CLIK_OUTSIDE
+from ..vector import CMB_SPECTRA
 from .cldf import Group
-
-SPECTRA_ORDER = ("tt", "ee", "bb", "te", "tb", "eb")
 
 
 def create_cmb_clik(path: Path, lmax: Sequence[int]) -> tuple[Group, Group]:
@@ -25,7 +25,7 @@ def create_cmb_clik(path: Path, lmax: Sequence[int]) -> tuple[Group, Group]:
 
     ``lmax`` has 6 ints in the order TT EE BB TE TB EB, -1 for spectra not used.
     """
-    if len(lmax) != len(SPECTRA_ORDER):
+    if len(lmax) != len(CMB_SPECTRA):
         raise ValueError(f"lmax needs 6 entries (TT EE BB TE TB EB), got {list(lmax)}.")
     root = Group(path)
     clik = root.group("clik")
@@ -44,7 +44,7 @@ def call_vector(
     """
     parts = [
         np.asarray(cls[name][: lmax_i + 1], dtype=float)
-        for name, lmax_i in zip(SPECTRA_ORDER, lmax, strict=True)
+        for name, lmax_i in zip(CMB_SPECTRA, lmax, strict=True)
         if lmax_i >= 0
     ]
     parts.append(np.array(list(nuisance.values()), dtype=float))
@@ -68,7 +68,7 @@ def add_self_check(clik: Group, check_param: np.ndarray) -> float:
     Returns the check value (the loglike).
     """
     value = clipy_loglike(clik.path.parent, check_param)
-    if not np.isfinite(value) or value <= -1e30:
+    if not np.isfinite(value) or value <= CLIK_OUTSIDE:
         raise RuntimeError(
             f"clipy returned loglike {value} at the fiducial check point of {clik.path.parent}: "
             "the mock file is inconsistent (this is a bug in cobaya_plugins.mock)."

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..units import llp1_over_2pi
 from . import binning
 from .clik_file import add_self_check, call_vector, create_cmb_clik
 from .instrument import FSKY_HIGHL, combined_noise_cl, knox_covariance
@@ -41,7 +42,7 @@ def bin_weights() -> np.ndarray:
     ell = np.arange(LMIN, LMAX + 1)
     lows, highs = binning.bin_edges()
     widths = np.repeat(highs - lows + 1, highs - lows + 1)
-    return ell * (ell + 1) / (2 * np.pi) / widths
+    return llp1_over_2pi(ell) / widths
 
 
 def binned_dl(cls: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

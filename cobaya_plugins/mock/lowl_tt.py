@@ -23,6 +23,7 @@ from astropy.io import fits
 from scipy.interpolate import CubicSpline
 from scipy.special import gammaincinv, ndtr
 
+from ..units import llp1_over_2pi
 from .clik_file import add_self_check, call_vector, create_cmb_clik
 from .instrument import FSKY_LOWL
 
@@ -104,7 +105,7 @@ def write(path: Path, cls: Mapping[str, np.ndarray], seed: int) -> float:
     """
     rng = np.random.default_rng(seed)
     ell = np.arange(LMIN, LMAX + 1)
-    dl_fiducial = cls["tt"][LMIN : LMAX + 1] * ell * (ell + 1) / (2 * np.pi)
+    dl_fiducial = cls["tt"][LMIN : LMAX + 1] * llp1_over_2pi(ell)
     dl_hat = simulate_dell(dl_fiducial, rng)
 
     clik, lkl = create_cmb_clik(path, CALL_LMAX)

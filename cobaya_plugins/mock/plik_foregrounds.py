@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ..units import llp1_over_2pi
 from .cldf import Group
 
 #: Frequencies of the m = 6 maps (T then E), and which maps are temperature.
@@ -98,12 +99,6 @@ TT_PAIRS = ((100, 100), (143, 143), (143, 217), (217, 217))
 POL_PAIRS = ((100, 100), (100, 143), (100, 217), (143, 143), (143, 217), (217, 217))
 
 
-def llp1(ell: np.ndarray | float) -> np.ndarray:
-    """ell (ell + 1) / 2pi, the D_ell/C_ell conversion (same shape as ell)."""
-    ell = np.asarray(ell, dtype=float)
-    return ell * (ell + 1) / (2 * np.pi)
-
-
 def _power_law(ell: np.ndarray, pivot: float, slope: float) -> np.ndarray:
     """(ell / pivot)^slope for ell >= 1, 0 at ell = 0."""
     ell = np.asarray(ell, dtype=float)
@@ -173,13 +168,13 @@ def foreground_cl(params: Mapping[str, float], ell: np.ndarray) -> np.ndarray:
     ``params`` holds the 47 nuisance parameters by name; ``ell`` is an int array.
     """
     ell = np.asarray(ell)
-    cl_per_dl = 1 / llp1(ell)
+    cl_per_dl = 1 / llp1_over_2pi(ell)
     total = np.zeros((len(ell), M, M))
 
     # CIB (gcib): fully correlated, D_3000(217x217) = A_cib_217, tilt from cib_index
     sed = np.array([CIB_SED[f] for f in MAP_FREQUENCIES]) * T_ONLY
     tilt = _power_law(ell, 3000, params["cib_index"] - CIB_INDEX_REF)
-    cib_shape = _power_law(ell, 3000, CIB_INDEX_REF) * tilt / llp1(3000)
+    cib_shape = _power_law(ell, 3000, CIB_INDEX_REF) * tilt / llp1_over_2pi(3000)
     total += params["A_cib_217"] * cib_shape[:, None, None] * np.outer(sed, sed)
 
     # tSZ x CIB (gibXsz)
@@ -198,7 +193,7 @@ def foreground_cl(params: Mapping[str, float], ell: np.ndarray) -> np.ndarray:
     ps = _pair_matrix(
         {p: params[pair_name("ps_A_", *p, short_autos=False)] for p in TT_PAIRS}, "TT"
     )
-    total += ps[None, :, :] / llp1(3000)
+    total += ps[None, :, :] / llp1_over_2pi(3000)
 
     # kSZ: frequency independent, D_3000 = ksz_norm
     shape = _power_law(ell, 3000, KSZ_SLOPE) * cl_per_dl
@@ -213,7 +208,7 @@ def foreground_cl(params: Mapping[str, float], ell: np.ndarray) -> np.ndarray:
     for block, prefix in (("EE", "galf_EE_A_"), ("TE", "galf_TE_A_")):
         dust = _pair_matrix({p: params[pair_name(prefix, *p)] for p in POL_PAIRS}, block)
         index = params[f"galf_{block}_index"]
-        shape = (ell / GALF_PIVOT) ** index / llp1(GALF_PIVOT)
+        shape = (ell / GALF_PIVOT) ** index / llp1_over_2pi(GALF_PIVOT)
         total += shape[:, None, None] * dust
 
     # correlated-noise and sub-pixel residuals: D_ell ~ ell^2
@@ -311,7 +306,7 @@ def write_components(lkl: Group) -> int:
     component("cmb")  # the CMB itself; clik skips component_0
     ell = np.arange(TEMPLATE_LMAX + 1)
     d_to_c = np.zeros(TEMPLATE_LMAX + 1)
-    d_to_c[1:] = 1 / llp1(ell[1:])
+    d_to_c[1:] = 1 / llp1_over_2pi(ell[1:])
 
     cib_defaults = {f"gib_muK_MJ-2sr_{f}": v for f, v in CIB_MUK_PER_MJY.items()}
     cib_defaults.update(gib_rigid=217, gib_l_pivot=3000, gib_index_ref=CIB_INDEX_REF)

@@ -8,10 +8,37 @@ from pathlib import Path
 from cobaya.likelihood import Likelihood
 from cobaya.log import LoggedError
 
-from ..clik import ClikLikelihood, check_clik_path, open_clik
+from ..clik import (
+    BACKENDS,
+    CHECK_MODES,
+    LKL_TYPES,
+    ClikLikelihood,
+    check_backend,
+    check_clik_path,
+    open_clik,
+)
+from ..suggest import close_match, describe_unknown
+from ..units import (
+    UNIT_CHECK_ELL,
+    UNIT_CHECK_SPECTRA,
+    UNITS,
+    UnitMistakeError,
+    UnitReading,
+    from_muK2_cl,
+)
 
 #: Where ``cobaya-install`` puts the Planck 2018 files, under the packages path.
 PLANCK_DATA_SUBDIR = os.path.join("data", "planck_2018")
+
+#: The class of this package that reads each likelihood type (others: ``Clik``).
+CLASS_FOR_LKL_TYPE = {
+    "gibbs_gauss": "LowlTT",
+    "smica": "HighlTTTEEE",
+    "plik_cmbonly": "HighlTTTEEELite",
+}
+
+#: How the spectra are requested from the theory (what the unit check compares against).
+REQUESTED = UnitReading("muK2", False)
 
 
 class Clik(Likelihood):
@@ -19,8 +46,9 @@ class Clik(Likelihood):
 
     Options (see ``Clik.yaml``): ``clik_file`` (absolute, or relative to ``path``, the working
     directory, or ``<packages_path>/data/planck_2018``), ``path``, ``backend``
-    (``auto | clik | clipy``). Every nuisance parameter of the file must be defined in the
-    ``params`` block (missing and unexpected names are listed in the error).
+    (``auto | clik | clipy``), ``unit_check`` and ``self_check`` (``error | warn | off``),
+    ``blas_threads``. Every nuisance parameter of the file must be defined in the ``params``
+    block (missing and unexpected names are listed in the error, with "did you mean").
     Spectra are requested as C_ell in FIRAS µK² (``get_Cl(units="FIRASmuK2")``); TB and EB are
     used when the theory provides them, zeros otherwise. ``blas_threads`` (default 1) limits
     BLAS threads during the clik call (see :mod:`cobaya_plugins.threads`).
@@ -28,18 +56,94 @@ class Clik(Likelihood):
 
     type = "CMB"
 
+    #: Likelihood types (``lkl_type``) this class reads; empty: any.
+    _lkl_types: tuple[str, ...] = ()
+
     clik_file: str | None
     path: str | None
     backend: str
     blas_threads: int | None
+    unit_check: str
+    self_check: str
 
     def initialize(self):
-        self.clik: ClikLikelihood = open_clik(self.resolve_clik_file(), backend=self.backend)
+        self._check_options()
+        full = self.resolve_clik_file()
         try:
-            self.clik.blas_threads = self.blas_threads
-        except ValueError as exc:
-            raise LoggedError(self.log, str(exc)) from exc
+            self.clik: ClikLikelihood = open_clik(full, backend=self.backend)
+        except (OSError, ValueError) as exc:
+            raise LoggedError(self.log, f"{self.get_name()}: {exc} (from `clik_file:`)") from exc
+        self._check_lkl_type()
+        self.clik.blas_threads = self.blas_threads
+        self.clik.logger = self.log
+        self._report_self_check()
         self.log.debug("Opened %r", self.clik)
+
+    def _check_options(self) -> None:
+        """Check the options' values before opening anything (messages in YAML syntax)."""
+        for option, allowed in (
+            ("backend", BACKENDS),
+            ("unit_check", CHECK_MODES),
+            ("self_check", CHECK_MODES),
+        ):
+            value = getattr(self, option)
+            if value not in allowed:
+                raise LoggedError(
+                    self.log,
+                    f"{self.get_name()}: `{option}: {value}` is not an option; use one of "
+                    f"{', '.join(f'`{option}: {a}`' for a in allowed)}.",
+                )
+        try:
+            check_backend(self.backend)
+        except ImportError:
+            raise LoggedError(
+                self.log,
+                f"{self.get_name()}: `backend: clik` needs the compiled Planck clik module, which "
+                "is not importable in this Python (PyPI's 'clik' is an unrelated package). Use "
+                "`backend: auto` or `backend: clipy`, or build clik from the Planck Legacy "
+                "Archive's code.",
+            ) from None
+        threads = self.blas_threads
+        if threads is not None and (
+            not isinstance(threads, int) or isinstance(threads, bool) or threads < 1
+        ):
+            raise LoggedError(
+                self.log,
+                f"{self.get_name()}: `blas_threads: {threads}`: blas_threads must be a positive "
+                "integer (threads during a clik call), or null to leave BLAS alone.",
+            )
+
+    def _check_lkl_type(self) -> None:
+        """A file of another kind than this class reads: say what it is and who reads it."""
+        kind = self.clik.lkl_type
+        if not self._lkl_types or kind in self._lkl_types:
+            return
+        what = LKL_TYPES.get(kind, f"likelihood of type {kind!r}")
+        reader = CLASS_FOR_LKL_TYPE.get(kind, "Lensing" if kind == "lensing" else "Clik")
+        expected = " or ".join(LKL_TYPES.get(t, t) for t in self._lkl_types)
+        raise LoggedError(
+            self.log,
+            f"{self.get_name()}: {self.clik.path} is a {what}; this class reads a {expected}. "
+            f"Use `cobaya_plugins.planck.{reader}` for that file, or point `clik_file:` to the "
+            "right file.",
+        )
+
+    def _report_self_check(self) -> None:
+        """Compare the file's self-check with its stored value (``self_check`` option)."""
+        check = self.clik.self_check
+        if self.self_check == "off" or check is None or check.passed:
+            return
+        message = (
+            f"{self.get_name()}: SELF-CHECK FAILED for {self.clik.path}: the loglike at the "
+            f"file's own check point is {check.got:.6f}, but the file says {check.expected:.6f} "
+            f"(difference {check.got - check.expected:.4g}). Likely causes: a corrupt or "
+            "incomplete download, an edited file, or a backend that disagrees with the one "
+            f"that wrote the file (this one: {self.clik.backend}). Re-download the file or "
+            "try another `backend:`; `self_check: off` silences this."
+        )
+        if self.self_check == "error":
+            raise LoggedError(self.log, message)
+        self.log.warning(message)
 
     def resolve_clik_file(self) -> Path:
         """Absolute path of ``clik_file`` (see the class docstring for the search order).
@@ -49,8 +153,9 @@ class Clik(Likelihood):
         if not self.clik_file:
             raise LoggedError(
                 self.log,
-                "No 'clik_file' given: set it to the path of a .clik directory (or write a mock "
-                "one with `python -m cobaya_plugins mock KIND OUTDIR`).",
+                f"{self.get_name()}: no `clik_file:` given: set it to the path of a .clik "
+                "directory (or write a mock one with `python -m cobaya_plugins mock KIND "
+                "OUTDIR`).",
             )
         given = Path(os.path.expandvars(self.clik_file)).expanduser()
         if given.is_absolute():
@@ -63,12 +168,17 @@ class Clik(Likelihood):
                 candidates.append(Path(self.packages_path) / PLANCK_DATA_SUBDIR / given)
         for candidate in candidates:
             if candidate.exists():
-                return candidate.resolve()
+                try:
+                    return check_clik_path(candidate)
+                except ValueError as exc:
+                    raise LoggedError(
+                        self.log, f"{self.get_name()}: `clik_file: {self.clik_file}`: {exc}"
+                    ) from exc
         searched = ", ".join(str(c.resolve()) for c in candidates)
         try:  # phrased by the loader's path check: "not found", full path, where to get files
             check_clik_path(candidates[0])
         except FileNotFoundError as exc:
-            raise LoggedError(self.log, f"{exc} Searched: {searched}.") from exc
+            raise LoggedError(self.log, f"{self.get_name()}: {exc} Searched: {searched}.") from exc
         raise AssertionError(f"{candidates[0]} exists but was not found")  # pragma: no cover
 
     def get_requirements(self) -> dict:
@@ -76,8 +186,14 @@ class Clik(Likelihood):
         return {"Cl": {s: lm for s, lm in self.clik.lmax.items() if s not in ("tb", "eb")}}
 
     def get_can_support_params(self) -> list[str]:
-        """The file's nuisance parameter names (so a plain ``params`` block can feed them)."""
-        return list(self.clik.nuisance_names)
+        """The file's nuisance parameter names (so a plain ``params`` block can feed them).
+
+        Their spellings with letters in the wrong case (``calib_100t``) are claimed too, so that
+        such a typo reaches :meth:`initialize_with_params`, which names the intended parameter,
+        instead of Cobaya's "could not find anything to use" error.
+        """
+        names = list(self.clik.nuisance_names)
+        return names + sorted(set(_case_typos(names)) - set(names))
 
     def initialize_with_params(self):
         expected = list(self.clik.nuisance_names)
@@ -85,24 +201,96 @@ class Clik(Likelihood):
         missing = [p for p in expected if p not in given]
         unexpected = [p for p in given if p not in expected]
         if missing or unexpected:
+            typos = [
+                f"{p!r} for {close_match(p, expected)!r}"
+                for p in unexpected
+                if close_match(p, expected)
+            ]
+            hint = f" Did you write {', '.join(typos)}?" if typos else ""
             raise LoggedError(
                 self.log,
-                f"The parameters of {self.get_name()} do not match the nuisance parameters of "
-                f"{self.clik.path}. Missing (define them in 'params'): {missing}. Unexpected: "
-                f"{unexpected}. The file expects, in order: {expected}.",
+                f"{self.get_name()}: the parameters do not match the nuisance parameters of "
+                f"{self.clik.path}.{hint} Missing (define them in 'params'): {missing}. "
+                f"Unexpected: {describe_unknown(unexpected, expected) or '[]'}. The file "
+                f"expects, in order: {expected}.",
             )
-        self._names = tuple(expected)
 
     def logp(self, **params_values) -> float:
         """log-likelihood of the current theory spectra and nuisance values.
 
-        Input mistakes (spectra missing, too short or in implausible units) stop the run with
-        a ``LoggedError`` instead of silently rejecting every point.
+        Input mistakes (spectra missing or too short, units explained by a mistake) stop the
+        run with a ``LoggedError`` instead of silently rejecting every point.
         """
         cls = self.provider.get_Cl(ell_factor=False, units="FIRASmuK2")
         try:
-            return self.clik.loglike(cls, params_values, units="muK2", strict=False)
-        except ValueError as exc:
+            if self.unit_check != "off":
+                self._check_units(cls)
+            return self.clik.loglike(
+                cls, params_values, units="muK2", strict=False, unit_check="off"
+            )
+        except (TypeError, ValueError) as exc:
             raise LoggedError(
-                self.log, f"{exc} (spectra from the theory, asked for in FIRAS µK²)"
+                self.log, f"{self.get_name()}: {exc} (spectra from the theory, in FIRAS µK²)"
             ) from exc
+
+    def _check_units(self, cls: dict) -> None:
+        """The unit check, in the units the theory declares when it declares them (CallableCls).
+
+        The spectra arrive in FIRAS µK²; a theory with ``units``/``ell_factor`` options is
+        checked in those (so the fix names them), any other against what was asked for.
+        """
+        theory = self.provider.requirement_providers.get("Cl")
+        theory_reading = _declared_reading(theory)
+        declared = theory_reading or REQUESTED
+        spectrum = next((s for s in UNIT_CHECK_SPECTRA if s in self.clik.lmax), None)
+        if spectrum is None or spectrum not in cls:  # a missing spectrum: loglike says so
+            return
+        checked = cls[spectrum]
+        if declared != REQUESTED:
+            checked = from_muK2_cl(
+                checked[: UNIT_CHECK_ELL + 1], declared.units, declared.ell_factor
+            )
+        try:
+            self.clik.check_units(
+                {spectrum: checked}, declared.units, declared.ell_factor, mode=self.unit_check
+            )
+        except UnitMistakeError as exc:
+            name = theory.get_name() if theory is not None else "the theory"
+            reading = exc.diagnosis.explained_by
+            if theory_reading is None:
+                fix = (
+                    f"it looks like {reading} arrived where {REQUESTED} was asked for. Check "
+                    f"how {name} converts its spectra for get_Cl(units='FIRASmuK2', "
+                    "ell_factor=False)."
+                )
+            else:
+                fix = (
+                    f"{name} declares its output as {declared}, but it looks like {reading}: in "
+                    f"the YAML block of theory {name}, set {reading.yaml_fix(declared)}."
+                )
+            raise LoggedError(
+                self.log,
+                f"{self.get_name()}: the spectra from {name} do not look like a CMB spectrum: "
+                f"{exc.diagnosis.describe()}; {fix} (`unit_check: warn` on the likelihood "
+                "makes this a warning.)",
+            ) from exc
+
+
+def _case_typos(names: list[str]) -> list[str]:
+    """Each name in lower and upper case and with one letter's case flipped."""
+    typos = []
+    for name in names:
+        typos += [name.lower(), name.upper()]
+        typos += [
+            name[:i] + c.swapcase() + name[i + 1 :] for i, c in enumerate(name) if c.isalpha()
+        ]
+    return typos
+
+
+def _declared_reading(theory: object) -> UnitReading | None:
+    """The units a theory declares for its output (``units``/``ell_factor`` options), or None."""
+    units = getattr(theory, "units", None)
+    ell_factor = getattr(theory, "ell_factor", None)
+    if units in UNITS and isinstance(ell_factor, bool):
+        return UnitReading(units, ell_factor)
+    return None

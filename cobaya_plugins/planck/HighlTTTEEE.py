@@ -6,3 +6,5 @@ from .Clik import Clik
 class HighlTTTEEE(Clik):
     """plik TTTEEE (``plik_rd12_HM_v22b_TTTEEE.clik``) with the 47 nuisance parameters, their
     recommended priors and fixed values, and the joint SZ prior. Options: ``HighlTTTEEE.yaml``."""
+
+    _lkl_types = ("smica",)

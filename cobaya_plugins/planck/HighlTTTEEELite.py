@@ -6,3 +6,5 @@ from .Clik import Clik
 class HighlTTTEEELite(Clik):
     """plik_lite TTTEEE (``plik_lite_v22_TTTEEE.clik``, 613 bins); nuisance ``A_planck``.
     Options: ``HighlTTTEEELite.yaml``."""
+
+    _lkl_types = ("plik_cmbonly",)

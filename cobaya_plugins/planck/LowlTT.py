@@ -6,3 +6,5 @@ from .Clik import Clik
 class LowlTT(Clik):
     """Commander low-l TT (``commander_dx12_v3_2_29.clik``); nuisance ``A_planck`` (shared with
     the high-l likelihoods). Options and defaults: ``LowlTT.yaml``."""
+
+    _lkl_types = ("gibbs_gauss",)

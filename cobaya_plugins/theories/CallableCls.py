@@ -31,11 +31,12 @@ from ..units import (
     dl_to_cl_factor,
     to_muK2_factor,
 )
+from ..vector import CMB_SPECTRA
 from .errors import reject_point
 from .function_import import import_function, keyword_parameters
 
 #: CMB spectra a model function may return (lowercase, as Cobaya requests them).
-SPECTRA = ("tt", "ee", "bb", "te", "tb", "eb")
+SPECTRA = CMB_SPECTRA
 
 #: Other keys a model function may return.
 OTHER_KEYS = ("ell", "derived")

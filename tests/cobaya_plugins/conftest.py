@@ -1,10 +1,50 @@
-"""Fixtures of the cobaya_plugins tests: mock files laid out like the real Planck product."""
+"""Helpers shared by the cobaya_plugins tests (and mock files laid out like the real Planck
+product)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import yaml
 from planck_product import product_tarball
 
 from cobaya_plugins.install import install
 from cobaya_plugins.mock import write_mock
+
+HERE = Path(__file__).parent
+REPO = HERE.parents[1]
+
+
+def run_cobaya_subprocess(info: dict, tmp_path: Path, name: str = "run", check: bool = True,
+                          timeout: float = 600, args: tuple = ()) -> subprocess.CompletedProcess:
+    """``cobaya-run`` in a subprocess, the way users run it, on ``info`` written as YAML.
+
+    The output prefix is ``tmp_path/chains/<name>`` unless ``info`` sets one; the tests directory
+    (``fixed_theory``) and the repository are on PYTHONPATH. With ``check``, a non-zero exit fails
+    the test showing the end of both output streams.
+    """
+    info = {"output": str(tmp_path / "chains" / name), **info}
+    yaml_file = tmp_path / f"{name}.yaml"
+    yaml_file.write_text(yaml.safe_dump(info))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(REPO)]))
+    cobaya_run = Path(sys.executable).parent / "cobaya-run"
+    proc = subprocess.run([str(cobaya_run), *args, str(yaml_file)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture
+def cobaya_run(tmp_path):
+    """``cobaya_run(info, name="run", check=True)``: see :func:`run_cobaya_subprocess`."""
+
+    def run(info, name="run", check=True, **kwargs):
+        return run_cobaya_subprocess(info, tmp_path, name=name, check=check, **kwargs)
+
+    return run
 
 
 @pytest.fixture(scope="session")

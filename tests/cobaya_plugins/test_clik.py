@@ -3,6 +3,7 @@
 import os
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from cobaya_plugins import clik as clik_module
 from cobaya_plugins.clik import find_compiled_clik, open_clik
 from cobaya_plugins.fiducial import load_fiducial
 from cobaya_plugins.mock import KINDS, default_nuisance
-from cobaya_plugins.units import cl_to_dl_factor
+from cobaya_plugins.units import UnitMistakeError, cl_to_dl_factor
 
 os.environ.setdefault("CLIPY_NOJAX", "1")
 import clipy  # noqa: E402
@@ -54,7 +55,21 @@ def test_metadata_matches_clipy(kind, mock_paths, direct):
     assert lkl.lmax == {n: int(lm) for n, lm in zip(ORDER, lmax, strict=True) if lm != -1}
     assert lkl.nuisance_names == tuple(direct[kind].get_extra_parameter_names())
     assert lkl.backend == "clipy"
-    assert "Checking likelihood" in lkl.self_check
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_self_check_evaluates_the_files_check_point(kind, mock_paths, direct):
+    # independent: the stored point and value read by hand, the loglike from clipy directly
+    from astropy.io import fits
+
+    clik_dir = mock_paths[kind] / "clik"
+    stored = dict(line.split(None, 2)[::2] for line in (clik_dir / "_mdb").read_text().splitlines())
+    with fits.open(clik_dir / "check_param") as hdus:
+        point = np.asarray(hdus[0].data, dtype=float)
+    check = open_clik(mock_paths[kind]).self_check
+    assert check.expected == float(stored["check_value"])
+    assert check.got == pytest.approx(float(direct[kind](point)), rel=1e-12)
+    assert check.passed and "passed" in str(check)
 
 
 def test_expected_lmax_of_each_kind(mock_paths):
@@ -125,7 +140,7 @@ def test_outside_value_becomes_minus_inf(mock_paths):
     lkl = open_clik(mock_paths["lowl_TT"])
     vector = np.zeros(lkl.vector_size)
     vector[-1] = 1.0
-    raw = lkl._lkl(vector.copy())
+    raw = clipy.clik(str(mock_paths["lowl_TT"]))(vector.copy())
     assert raw <= -1e30  # clipy's own "outside" answer for TT = 0
     assert lkl.loglike_vector(vector) == -np.inf
 
@@ -147,26 +162,85 @@ def test_missing_and_unknown_nuisance(mock_paths, fid):
     with pytest.raises(ValueError, match=r"Missing nuisance parameter\(s\) \['A_sz'\]"):
         lkl.loglike(fid, nuis)
     nuis = dict(default_nuisance("highl_TTTEEE"), A_SZ=1.0)
-    with pytest.raises(ValueError, match=r"Unknown nuisance parameter\(s\) \['A_SZ'\]"):
+    with pytest.raises(ValueError, match=r"Unknown nuisance parameter\(s\) 'A_SZ' \(did you "
+                       r"mean 'A_sz'\?\)"):
         lkl.loglike(fid, nuis)
+    typo = default_nuisance("highl_TTTEEE")
+    typo["calib_100t"] = typo.pop("calib_100T")
+    with pytest.raises(ValueError, match=r"Missing .*\['calib_100T'\]. Unknown: 'calib_100t' "
+                       r"\(did you mean 'calib_100T'\?\)"):
+        lkl.loglike(fid, typo)
+    with pytest.raises(TypeError, match="must be a dict by name"):
+        lkl.loglike(fid, list(default_nuisance("highl_TTTEEE").values()))
 
 
 def test_unit_mistake_is_named(mock_paths, fid):
     lkl = open_clik(mock_paths["highl_TTTEEE"])
     nuis = default_nuisance("highl_TTTEEE")
     dl = {k: v * cl_to_dl_factor(len(v) - 1) for k, v in fid.items()}
-    with pytest.raises(ValueError, match="TT at ell=200 is 5.6e\\+03.*D_ell in muK2; pass "
+    with pytest.raises(UnitMistakeError, match="TT at ell=200 is 5599 .*D_ell in muK2; pass "
                        "ell_factor=True"):
         lkl.loglike(dl, nuis)
-    with pytest.raises(ValueError, match="looks like C_ell in K2; pass units='K2'"):
+    with pytest.raises(UnitMistakeError, match="looks like C_ell in K2; pass units='K2'"):
         lkl.loglike({k: v * 1e-12 for k, v in fid.items()}, nuis)
+    # the same input, declared as what it is, is accepted and gives the fiducial's logL
+    assert lkl.loglike(dl, nuis, ell_factor=True) == pytest.approx(lkl.loglike(fid, nuis))
 
 
-def test_cached_per_resolved_path(mock_paths, monkeypatch):
+def test_far_from_lcdm_warns_once_and_goes_on(mock_paths, fid, caplog):
+    lkl = open_clik(mock_paths["highl_TTTEEE_lite"])
+    direct = clipy.clik(str(mock_paths["highl_TTTEEE_lite"]))
+    for amplitude in (20.0, 25.0):
+        cls = {k: amplitude * v for k, v in fid.items()}
+        with caplog.at_level("WARNING", logger="cobaya_plugins.clik"):
+            value = lkl.loglike(cls, {"A_planck": 1.0})
+        assert value == pytest.approx(float(direct(hand_vector(direct, cls, {"A_planck": 1.0}))))
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "TT at ell=200" in warnings[0] and "20 times the fiducial" in warnings[0]
+
+
+def test_unit_check_modes(mock_paths, fid, caplog):
+    dl = {k: v * cl_to_dl_factor(len(v) - 1) for k, v in fid.items()}
+    lkl = open_clik(mock_paths["highl_TTTEEE_lite"])
+    with caplog.at_level("WARNING", logger="cobaya_plugins.clik"):
+        lkl.loglike(dl, {"A_planck": 1.0}, unit_check="off")
+        assert not caplog.records
+        lkl.loglike(dl, {"A_planck": 1.0}, unit_check="warn")
+    assert "It looks like D_ell in muK2" in caplog.records[0].getMessage()
+    with pytest.raises(ValueError, match="unit_check must be one of error, warn, off"):
+        lkl.loglike(fid, {"A_planck": 1.0}, unit_check="strict")
+
+
+def test_instances_share_the_file_but_not_their_state(mock_paths, monkeypatch, fid):
     path = mock_paths["lowl_TT"]
     monkeypatch.chdir(path.parent)
-    assert open_clik(path.name) is open_clik(path)
-    assert open_clik(str(path) + "/") is open_clik(path)
+    a, b = open_clik(path.name), open_clik(str(path) + "/")
+    assert a is not b and a._file is b._file  # one loaded file, two instances
+    a.blas_threads, b.blas_threads = 2, None
+    assert (a.blas_threads, b.blas_threads) == (2, None)
+    assert a._vector.buffer is not b._vector.buffer
+    assert a.loglike(fid, {"A_planck": 1.0}) == b.loglike(fid, {"A_planck": 1.0})
+
+
+def test_one_instance_per_thread_gives_correct_values(mock_paths, fid):
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = mock_paths["highl_TTTEEE_lite"]
+    direct = clipy.clik(str(path))
+    amplitudes = np.linspace(0.98, 1.02, 8)
+    expected = [float(direct(hand_vector(direct, {k: a * v for k, v in fid.items()},
+                                         {"A_planck": 1.0}))) for a in amplitudes]
+
+    def evaluate(amplitude):
+        lkl = open_clik(path)
+        return [lkl.loglike({k: amplitude * v for k, v in fid.items()}, {"A_planck": 1.0})
+                for _ in range(5)]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(evaluate, amplitudes))
+    for values, reference in zip(results, expected, strict=True):
+        assert values == pytest.approx([reference] * 5, rel=1e-12)
 
 
 def test_missing_path_error(tmp_path):
@@ -204,7 +278,7 @@ def test_unrelated_clik_package_is_not_taken_for_planck(monkeypatch, mock_paths)
     fake.app = lambda *a, **k: None
     monkeypatch.setitem(sys.modules, "clik", fake)
     assert find_compiled_clik() is None
-    with pytest.raises(ImportError, match="no compiled Planck clik module"):
+    with pytest.raises(ImportError, match="needs the compiled Planck clik module"):
         open_clik(mock_paths["lowl_TT"], backend="clik")
 
 
@@ -230,10 +304,38 @@ def test_compiled_clik_is_recognised_by_api_and_used(monkeypatch, mock_paths, fi
     fake.clik = FakeCompiled
     fake.clik_lensing = FakeCompiled
     monkeypatch.setitem(sys.modules, "clik", fake)
-    monkeypatch.setattr(clik_module, "_cache", {})
+    monkeypatch.setattr(clik_module, "_loaded", {})
     assert find_compiled_clik() is fake
     lkl = open_clik(mock_paths["lowl_TT"])
     assert lkl.backend == "clik"
     via_clipy = clik_module.ClikLikelihood(mock_paths["lowl_TT"], backend="clipy")
     assert lkl.loglike(fid, {"A_planck": 1.0}) == via_clipy.loglike(fid, {"A_planck": 1.0})
-    assert FakeCompiled.calls == 1
+    assert FakeCompiled.calls == 2  # the self-check, then this call
+
+
+def copy_of(path, tmp_path):
+    import shutil
+
+    return Path(shutil.copytree(path, tmp_path / path.name))
+
+
+def test_missing_member_says_the_file_is_incomplete(mock_paths, tmp_path):
+    broken = copy_of(mock_paths["lowl_TT"], tmp_path)
+    (broken / "clik" / "lkl_0" / "_external" / "sigma.fits").unlink()
+    with pytest.raises(ValueError) as err:
+        open_clik(broken)
+    msg = str(err.value)
+    assert str(broken) in msg and "incomplete" in msg
+    assert "clik/lkl_0/_external/sigma.fits" in msg and "download" in msg
+
+
+def test_failed_self_check_is_reported(mock_paths, tmp_path):
+    edited = copy_of(mock_paths["lowl_TT"], tmp_path)
+    mdb = edited / "clik" / "_mdb"
+    lines = mdb.read_text().splitlines()
+    value = float(next(line for line in lines if line.startswith("check_value")).split()[2])
+    mdb.write_text("\n".join(f"check_value float {value + 6.5!r}" if line.startswith("check_value")
+                             else line for line in lines) + "\n")
+    check = open_clik(edited).self_check
+    assert not check.passed and check.expected == value + 6.5
+    assert check.got == pytest.approx(value, abs=1e-8) and "FAILED" in str(check)

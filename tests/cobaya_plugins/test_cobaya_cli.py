@@ -16,13 +16,15 @@ REPO = Path(__file__).resolve().parents[2]
 def test_info_prints_type_spectra_and_names_in_order(mock_paths, capsys):
     assert main(["info", str(mock_paths["highl_TTTEEE"])]) == 0
     out = capsys.readouterr().out
-    assert "type:      smica (read with clipy)" in out
+    assert "type:      plik high-ell multi-frequency likelihood (smica) (read with clipy)" in out
     assert "TT ell 0..2508, EE ell 0..2508, TE ell 0..2508" in out
     assert "47 parameters" in out
     names = open_clik(mock_paths["highl_TTTEEE"]).nuisance_names
     lines = [line.split() for line in out.splitlines() if line.startswith("  ")]
     assert [line[1] for line in lines] == list(names)
-    assert "self-check: Checking likelihood" in out and "got -" in out
+    check = open_clik(mock_paths["highl_TTTEEE"]).self_check
+    assert f"self-check: got {check.got:.6f} expected {check.expected:.6f}" in out
+    assert out.rstrip().endswith("passed")
 
 
 def test_info_missing_file_is_one_line_error(tmp_path, capsys):
@@ -37,7 +39,8 @@ def test_mock_writes_a_loadable_file_and_refuses_to_overwrite(tmp_path, capsys):
     assert f"wrote {path}" in capsys.readouterr().out
     assert open_clik(path).lmax == {"tt": 29}
     assert main(["mock", "lowl_TT", str(tmp_path)]) == 1
-    assert "overwrite" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "already exists; add --overwrite to replace it" in err and "overwrite=True" not in err
     assert main(["mock", "lowl_TT", str(tmp_path), "--overwrite", "--seed", "5"]) == 0
 
 
@@ -73,3 +76,27 @@ def test_default_triangle_params_skip_planck_nuisances():
 
     names = planck_nuisance_names()
     assert len(names) == 47 and "A_planck" in names and "amp" not in names
+
+
+def test_triangle_burn_in_must_be_a_fraction(tmp_path, capsys):
+    import pytest
+
+    for bad in ("1", "-0.1", "30", "x"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["triangle", str(tmp_path / "c"), str(tmp_path / "o.png"), "--burn-in", bad])
+        assert exit_.value.code == 2
+        assert "--burn-in" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["triangle", "--help"])
+    assert "(default: 0.3)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_info_on_an_incomplete_file(mock_paths, tmp_path, capsys):
+    import shutil
+
+    broken = shutil.copytree(mock_paths["lowl_TT"], tmp_path / "lowl.clik")
+    (broken / "clik" / "lkl_0" / "_external" / "sigma.fits").unlink()
+    assert main(["info", str(broken)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: The likelihood file") and str(broken) in err
+    assert "incomplete (missing: clik/lkl_0/_external/sigma.fits)" in err

@@ -12,6 +12,7 @@ import clipy  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from astropy.io import fits  # noqa: E402
+from planck_names import PLIK_NAMES  # noqa: E402
 
 from cobaya_plugins.fiducial import load_fiducial  # noqa: E402
 from cobaya_plugins.mock import (  # noqa: E402
@@ -22,18 +23,6 @@ from cobaya_plugins.mock import (  # noqa: E402
     write_mock,
 )
 from cobaya_plugins.mock.instrument import FSKY_LOWL  # noqa: E402
-
-# The real plik_rd12_HM_v22b_TTTEEE extra parameters, in order (planck-reference.md).
-PLIK_NAMES = """
-A_cib_217 cib_index xi_sz_cib A_sz ps_A_100_100 ps_A_143_143 ps_A_143_217 ps_A_217_217 ksz_norm
-gal545_A_100 gal545_A_143 gal545_A_143_217 gal545_A_217 galf_EE_A_100 galf_EE_A_100_143
-galf_EE_A_100_217 galf_EE_A_143 galf_EE_A_143_217 galf_EE_A_217 galf_EE_index galf_TE_A_100
-galf_TE_A_100_143 galf_TE_A_100_217 galf_TE_A_143 galf_TE_A_143_217 galf_TE_A_217 galf_TE_index
-A_cnoise_e2e_100_100_EE A_cnoise_e2e_143_143_EE A_cnoise_e2e_217_217_EE A_sbpx_100_100_TT
-A_sbpx_143_143_TT A_sbpx_143_217_TT A_sbpx_217_217_TT A_sbpx_100_100_EE A_sbpx_100_143_EE
-A_sbpx_100_217_EE A_sbpx_143_143_EE A_sbpx_143_217_EE A_sbpx_217_217_EE calib_100T calib_217T
-calib_100P calib_143P calib_217P A_pol A_planck
-""".split()
 
 EXPECTED_LMAX = {
     "lowl_TT": [29, -1, -1, -1, -1, -1],

@@ -1,8 +1,5 @@
 """CallableCls: a user's Python function as a Cobaya theory (units, parameters, errors, runs)."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -383,25 +380,14 @@ def test_request_it_cannot_provide():
 # --- the YAML example through cobaya-run ------------------------------------------------------
 
 
-def test_cobaya_run_of_the_callable_example(mock_paths, tmp_path):
+def test_cobaya_run_of_the_callable_example(mock_paths, tmp_path, cobaya_run):
     example = yaml.safe_load((REPO / "yaml_examples" / "callable_template_mock.yaml").read_text())
     for name, options in example["likelihood"].items():
         kind = next(k for k, cls in PLANCK.items() if cls == name)
         options["clik_file"] = str(mock_paths[kind])
     example["output"] = str(tmp_path / "chains" / "callable")
     example["sampler"]["mcmc"].update({"max_samples": 200, "Rminus1_stop": 0.001})
-    (tmp_path / "run.yaml").write_text(yaml.safe_dump(example))
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    cobaya_run = Path(sys.executable).parent / "cobaya-run"
-    proc = subprocess.run(
-        [str(cobaya_run), str(tmp_path / "run.yaml")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    cobaya_run(example)
     lines = (tmp_path / "chains" / "callable.1.txt").read_text().splitlines()
     header = lines[0].split()[1:]
     rows = np.loadtxt(lines[1:], ndmin=2)

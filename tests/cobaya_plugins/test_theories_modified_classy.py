@@ -3,9 +3,6 @@
 Tests marked slow run CLASS (a few seconds per point); the others only build the model.
 """
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -190,7 +187,9 @@ def test_option_errors():
 
 
 @pytest.mark.slow
-def test_cobaya_run_of_the_birefringence_example_writes_the_extra_derived(mock_paths, tmp_path):
+def test_cobaya_run_of_the_birefringence_example_writes_the_extra_derived(
+    mock_paths, tmp_path, cobaya_run
+):
     example = yaml.safe_load(
         (REPO / "yaml_examples" / "modified_classy_birefringence.yaml").read_text()
     )
@@ -198,16 +197,7 @@ def test_cobaya_run_of_the_birefringence_example_writes_the_extra_derived(mock_p
         options["clik_file"] = str(mock_paths[PLANCK[name]])
     example["sampler"] = {"evaluate": {"override": {"beta_deg": 2.0}}}
     example["output"] = str(tmp_path / "chains" / "biref")
-    (tmp_path / "run.yaml").write_text(yaml.safe_dump(example))
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / "cobaya-run"), str(tmp_path / "run.yaml")],
-        cwd=tmp_path,
-        env=dict(os.environ, PYTHONPATH=str(REPO)),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    cobaya_run(example)
     lines = (tmp_path / "chains" / "biref.1.txt").read_text().splitlines()
     header = lines[0].split()[1:]
     row = dict(zip(header, np.loadtxt(lines[1:], ndmin=2)[0], strict=True))

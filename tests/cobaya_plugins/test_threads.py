@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
@@ -42,21 +44,18 @@ def test_bad_thread_count(bad):
 def test_clik_call_runs_with_one_blas_thread(mock_paths, monkeypatch):
     lkl = open_clik(mock_paths["highl_TTTEEE_lite"])
     seen = []
-    inner = lkl._lkl
+    inner = lkl._file.lkl
 
     def spy(vector):
         seen.append(blas_threads())
         return inner(vector)
 
-    monkeypatch.setattr(lkl, "_lkl", spy)
+    monkeypatch.setattr(lkl, "_file", dataclasses.replace(lkl._file, lkl=spy))
     before = blas_threads()
     value = lkl.loglike(load_fiducial(), {"A_planck": 1.0})
     assert np.isfinite(value)
     assert seen == [[1] * len(before)]
     assert blas_threads() == before
     lkl.blas_threads = None
-    try:
-        lkl.loglike(load_fiducial(), {"A_planck": 1.0})
-        assert seen[-1] == before
-    finally:
-        lkl.blas_threads = 1
+    lkl.loglike(load_fiducial(), {"A_planck": 1.0})
+    assert seen[-1] == before
