@@ -43,9 +43,9 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _mock(args: argparse.Namespace) -> int:
-    from .mock import write_mock
+    from .mock import mock_filename, write_mock
 
-    target = Path(args.outdir) / f"{args.kind}.clik"
+    target = Path(args.outdir) / mock_filename(args.kind)
     if target.exists() and not args.overwrite:
         raise FileExistsError(f"{target} already exists; add --overwrite to replace it.")
     path = write_mock(
@@ -93,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(func=_info)
     mock = sub.add_parser("mock", help="write a Planck-like mock .clik file")
     mock.add_argument("kind", choices=KINDS)
-    mock.add_argument("outdir", help="directory to write <kind>.clik into (created if needed)")
+    mock.add_argument(
+        "outdir", help="directory to write <kind>.clik (lensing.clik_lensing) into (created)"
+    )
     mock.add_argument("--seed", type=int, default=0, help="random seed of the mock data")
     mock.add_argument(
         "--fiducial",

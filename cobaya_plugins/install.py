@@ -45,8 +45,6 @@ MANIFEST = ".cobaya_plugins_install.json"
 TIMEOUTS = (10.0, 60.0)
 #: Attempts to resume a transfer that breaks (each one must bring new bytes).
 MAX_RESUMES = 5
-#: Largest |got - expected| of a self-check (logL units) counted as a pass.
-SELF_CHECK_TOLERANCE = 0.05
 #: Chunk size [bytes] of file checks, and of network reads (a broken read loses at most one).
 CHUNK = 1 << 20
 NET_CHUNK = 1 << 16
@@ -446,35 +444,11 @@ def find_clik_files(directory: Path) -> list[Path]:
     return found
 
 
-def parse_self_check(line: str | None) -> tuple[float | None, float | None]:
-    """(got, expected) from clik's self-check line ("... got X expected Y ..."), None if absent."""
-    if not line:
-        return None, None
-    number = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf|-inf)"
-    got = re.search(r"got\s+" + number, line)
-    expected = re.search(r"expected\s+" + number, line)
-    return (
-        float(got.group(1)) if got else None,
-        float(expected.group(1)) if expected else None,
-    )
-
-
-def lensing_check_value(path: Path) -> float | None:
-    """The ``check`` value stored in a lensing file's ``clik_lensing/_mdb`` (None if absent)."""
-    mdb = path / "clik_lensing" / "_mdb"
-    if mdb.is_file():
-        for line in mdb.read_text().splitlines():
-            key, _, rest = line.partition(" ")
-            if key == "check":
-                return float(rest.partition(" ")[2])
-    return None
-
-
 def describe_clik(path: Path, directory: Path) -> ClikEntry:
-    """Open one clik file and judge its self-check (|got - expected| <= SELF_CHECK_TOLERANCE).
+    """Open one clik file and report its self-check (see :class:`cobaya_plugins.clik.SelfCheck`:
+    the loglike at the file's stored check point against the stored value).
 
-    clipy prints no expected value for lensing files; the ``check`` stored in the file is
-    used then. A file that cannot be opened gives an entry with ``ok=False`` and the reason.
+    A file that cannot be opened, or whose self-check fails, gives ``ok=False``.
     """
     from .clik import open_clik
 
@@ -483,16 +457,10 @@ def describe_clik(path: Path, directory: Path) -> ClikEntry:
         lkl = open_clik(path)
     except Exception as exc:  # noqa: BLE001 - reported in the table, counted as a failure
         return ClikEntry(relative, "?", "?", 0, f"cannot open: {exc}", False)
-    got, expected = parse_self_check(lkl.self_check)
-    if expected is None and lkl.is_lensing:
-        expected = lensing_check_value(path)
     spectra = " ".join(f"{s.upper()}:{lm}" for s, lm in lkl.lmax.items())
-    if got is None or expected is None:
-        text, ok = (lkl.self_check or "no self-check in this file"), got is not None
-    else:
-        diff = got - expected
-        ok = abs(diff) <= SELF_CHECK_TOLERANCE
-        text = f"got {got:.6g} expected {expected:.6g} ({'OK' if ok else 'MISMATCH'})"
+    check = lkl.self_check
+    text = "no self-check in this file" if check is None else str(check)
+    ok = check is None or check.passed
     return ClikEntry(relative, lkl.lkl_type, spectra, len(lkl.nuisance_names), text, ok)
 
 

@@ -9,6 +9,8 @@ Kinds (see :data:`KINDS`):
 - ``lowl_TT``: Commander-like low-ell TT (``gibbs_gauss``, ell 2-29, extra [A_planck]).
 - ``highl_TTTEEE``: plik-like TTTEEE (``smica``, 3 frequencies, the 47 Planck nuisances).
 - ``highl_TTTEEE_lite``: plik_lite-like TTTEEE (``plik_cmbonly``, 613 bins, extra [A_planck]).
+- ``lensing``: Planck-2018-like lensing (``clik_lensing``, pp then TT EE BB TE to ell 2500,
+  9 bins of L 8-400, extra [A_planck]); written as ``lensing.clik_lensing``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import numpy as np
 from ..fiducial import load_fiducial, load_fiducial_pp
 from . import highl_ttteee, highl_ttteee_lite, lensing, lowl_tt
 
-KINDS = ("lowl_TT", "highl_TTTEEE", "highl_TTTEEE_lite")
+#: The CMB kinds (``NAME.clik`` with a ``clik/`` group) and all kinds (plus lensing).
+CMB_KINDS = ("lowl_TT", "highl_TTTEEE", "highl_TTTEEE_lite")
+KINDS = CMB_KINDS + ("lensing",)
 _WRITERS = {
     "lowl_TT": lowl_tt,
     "highl_TTTEEE": highl_ttteee,
@@ -32,7 +36,7 @@ _WRITERS = {
     "lensing": lensing,
 }
 
-__all__ = ["KINDS", "default_nuisance", "write_mock"]
+__all__ = ["CMB_KINDS", "KINDS", "default_nuisance", "mock_filename", "write_mock"]
 
 
 def _writer(kind: str):

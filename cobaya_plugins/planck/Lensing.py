@@ -1,7 +1,5 @@
 """Planck 2018 CMB lensing likelihood (``clik_lensing`` files, e.g. the T+P baseline)."""
 
-from cobaya.log import LoggedError
-
 from .Clik import Clik
 from .installable import PlanckInstallable
 
@@ -15,12 +13,4 @@ class Lensing(PlanckInstallable, Clik):
     fetches the Planck 2018 baseline product (see :mod:`.installable`).
     """
 
-    def initialize(self):
-        super().initialize()
-        if not self.clik.is_lensing:
-            raise LoggedError(
-                self.log,
-                f"{self.clik.path} is not a lensing likelihood (it has no 'clik_lensing/' "
-                "directory): use cobaya_plugins.planck.Clik (or the class for that file) "
-                "instead, or set 'clik_file' to a .clik_lensing directory.",
-            )
+    _lkl_types = ("lensing",)

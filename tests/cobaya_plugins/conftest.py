@@ -11,7 +11,6 @@ import yaml
 from planck_product import product_tarball
 
 from cobaya_plugins.install import install
-from cobaya_plugins.mock import write_mock
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[1]
@@ -48,12 +47,9 @@ def cobaya_run(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def product_mocks(mock_paths, tmp_path_factory):
+def product_mocks(mock_paths):
     """The mock files of the four kinds the Planck classes use (lensing included)."""
-    paths = dict(mock_paths)
-    if "lensing" not in paths:
-        paths["lensing"] = write_mock("lensing", tmp_path_factory.mktemp("lens"), seed=1)
-    return paths
+    return mock_paths
 
 
 @pytest.fixture(scope="session")
