@@ -204,6 +204,41 @@ def _content_range(header: str | None) -> tuple[int | None, int | None]:
     return first, total
 
 
+def check_host(url: str, timeout: float) -> None:
+    """Resolve the host of ``url`` within ``timeout`` seconds, else raise :class:`InstallError`.
+
+    The name lookup has no timeout of its own (requests' timeouts start after it); offline, a
+    resolver that does not answer could otherwise hang for long.
+    """
+    import socket
+    import threading
+
+    host = urllib.parse.urlparse(url).hostname
+    if not host:
+        raise InstallError(f"{url!r} has no host name.")
+    outcome: list = []
+
+    def lookup() -> None:
+        try:
+            outcome.append(socket.getaddrinfo(host, None))
+        except OSError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=lookup, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not outcome:
+        raise InstallError(
+            f"GET {url} failed: the host name {host} was not resolved within {timeout:g} s "
+            "(no network?)."
+        )
+    if isinstance(outcome[0], OSError):
+        raise InstallError(
+            f"GET {url} failed: ConnectionError: cannot resolve the host name {host} "
+            f"({outcome[0]}; no network?)."
+        )
+
+
 def download(
     url: str,
     target: Path,
@@ -221,6 +256,7 @@ def download(
     """
     import requests
 
+    check_host(url, TIMEOUTS[0])
     part = target.with_name(target.name + ".part")
     meta_file = target.with_name(target.name + ".part.json")
     meta = {}
@@ -544,6 +580,8 @@ def install(
     except InstallError as exc:
         if downloaded is not None:  # a complete but bad download: remove it, retry anew
             downloaded.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # only if empty: a partial download is kept
+            (directory / DOWNLOAD_DIR).rmdir()
         tried = f"Tried: {source_url}" + (" (from $" + URL_ENV + ")" if not url and
                                           os.environ.get(URL_ENV) else "")  # fmt: skip
         raise InstallError(f"{exc} {tried}. {manual_instructions(info, directory)}") from exc

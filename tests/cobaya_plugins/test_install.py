@@ -175,6 +175,32 @@ def test_offline_fails_fast_with_instructions(tmp_path):
     assert inst.PLANCK_2018.archive in msg and "tar -xzf" in msg and inst.URL_ENV in msg
 
 
+def test_unresolvable_or_slow_host_name(tmp_path, monkeypatch):
+    """A name that does not resolve fails at once; a resolver that hangs, within the timeout."""
+    import socket
+
+    def no_dns(host, *args, **kwargs):
+        raise socket.gaierror(-3, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    monkeypatch.delenv(inst.URL_ENV, raising=False)
+    with pytest.raises(inst.InstallError, match="cannot resolve the host name pla.esac.esa.int"):
+        inst.install("planck2018", tmp_path, progress=False, log=quiet)  # the real URL
+    assert not any(tmp_path.iterdir())  # nothing left behind
+
+    def hanging_dns(host, *args, **kwargs):
+        time.sleep(5)
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging_dns)
+    monkeypatch.setattr(inst, "TIMEOUTS", (0.5, 1.0))
+    start = time.monotonic()
+    with pytest.raises(inst.InstallError, match="not resolved within 0.5 s") as err:
+        inst.install("planck2018", tmp_path, progress=False, log=quiet)
+    assert time.monotonic() - start < 2
+    assert f"Tried: {inst.PLANCK_2018.url}" in str(err.value)
+    assert "To install by hand" in str(err.value)
+
+
 def test_silent_server_times_out(tmp_path, monkeypatch):
     monkeypatch.setattr(inst, "TIMEOUTS", (1.0, 1.0))
     start = time.monotonic()
