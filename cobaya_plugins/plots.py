@@ -16,6 +16,13 @@ def planck_nuisance_names() -> set[str]:
     return set(yaml.safe_load(_PLANCK_DEFAULTS.read_text())["params"])
 
 
+def default_triangle_params(sampled: Sequence[str]) -> list[str]:
+    """The parameters a triangle plot shows by default: the sampled ones that are not Planck
+    nuisance parameters (at most 6; the first 6 sampled if all are nuisance parameters)."""
+    nuisance = planck_nuisance_names()
+    return [p for p in sampled if p not in nuisance][:6] or list(sampled[:6])
+
+
 def triangle_plot(
     chain_root: str | os.PathLike,
     out: str | os.PathLike,
@@ -45,8 +52,7 @@ def triangle_plot(
     names = samples.getParamNames()
     sampled = [p.name for p in names.names if not p.isDerived]
     if params is None:
-        nuisance = planck_nuisance_names()
-        params = [p for p in sampled if p not in nuisance][:6] or sampled[:6]
+        params = default_triangle_params(sampled)
     unknown = [p for p in params if names.parWithName(p) is None]
     if unknown:
         raise ValueError(f"Unknown parameter(s) {unknown}; the chain has {names.list()}.")

@@ -12,7 +12,7 @@ from cobaya_plugins import clik as clik_module
 from cobaya_plugins.clik import find_compiled_clik, open_clik
 from cobaya_plugins.fiducial import load_fiducial, load_fiducial_pp
 from cobaya_plugins.mock import CMB_KINDS, KINDS, default_nuisance
-from cobaya_plugins.units import UnitMistakeError, cl_to_dl_factor
+from cobaya_plugins.units import UnitMistakeError
 
 os.environ.setdefault("CLIPY_NOJAX", "1")
 import clipy  # noqa: E402
@@ -48,6 +48,19 @@ def test_loglike_equals_clipy_direct(kind, mock_paths, direct, fid):
     expected = float(direct[kind](hand_vector(direct[kind], fid, nuis)))
     assert lkl.loglike(fid, nuis) == pytest.approx(expected, rel=1e-8, abs=1e-8)
     assert np.isfinite(expected)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_loglike_equals_clipy_direct_everything_moved(kind, mock_paths, direct, fid):
+    """Every nuisance at its own value and the CMB rescaled: a name mix-up cannot hide."""
+    rng = np.random.default_rng(11)
+    nuis = {k: (v if v else 1.0) * rng.uniform(0.97, 1.03)
+            for k, v in default_nuisance(kind).items()}
+    assert len(set(nuis.values())) == len(nuis)
+    cls = {k: v * 1.004 for k, v in fid.items()}
+    expected = float(direct[kind](hand_vector(direct[kind], cls, nuis)))
+    assert np.isfinite(expected)
+    assert open_clik(mock_paths[kind]).loglike(cls, nuis) == pytest.approx(expected, rel=1e-10)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -100,10 +113,12 @@ def test_same_spectrum_in_every_unit_gives_same_loglike(kind, mock_paths, fid):
     nuis = default_nuisance(kind)
     reference = lkl.loglike(fid, nuis)
     T = 2.7255e6
+    ell = np.arange(len(fid["tt"]))
+    dl = ell * (ell + 1) / (2 * np.pi)  # by hand, not the package's factor
     variants = [
-        ({k: v * cl_to_dl_factor(len(v) - 1) for k, v in fid.items()}, "muK2", True),
+        ({k: v * dl for k, v in fid.items()}, "muK2", True),
         ({k: v * 1e-12 for k, v in fid.items()}, "K2", False),
-        ({k: v * 1e-12 * cl_to_dl_factor(len(v) - 1) for k, v in fid.items()}, "K2", True),
+        ({k: v * 1e-12 * dl for k, v in fid.items()}, "K2", True),
         ({k: v / T**2 for k, v in fid.items()}, "dimensionless", False),
     ]
     for cls, units, ell_factor in variants:
@@ -116,8 +131,12 @@ def test_same_spectrum_in_every_unit_gives_same_loglike(kind, mock_paths, fid):
     )
 
 
-def test_calibration_changes_loglike(mock_paths, fid):
+def test_calibration_enters_as_clipy_says(mock_paths, fid, direct):
     lkl = open_clik(mock_paths["lowl_TT"])
+    for a_planck in (1.0, 1.01):
+        expected = float(direct["lowl_TT"](hand_vector(direct["lowl_TT"], fid,
+                                                        {"A_planck": a_planck})))
+        assert lkl.loglike(fid, {"A_planck": a_planck}) == pytest.approx(expected, rel=1e-12)
     assert lkl.loglike(fid, {"A_planck": 1.0}) != lkl.loglike(fid, {"A_planck": 1.01})
 
 
@@ -180,7 +199,8 @@ def test_missing_and_unknown_nuisance(mock_paths, fid):
 def test_unit_mistake_is_named(mock_paths, fid):
     lkl = open_clik(mock_paths["highl_TTTEEE"])
     nuis = default_nuisance("highl_TTTEEE")
-    dl = {k: v * cl_to_dl_factor(len(v) - 1) for k, v in fid.items()}
+    ell = np.arange(len(fid["tt"]))
+    dl = {k: v * ell * (ell + 1) / (2 * np.pi) for k, v in fid.items()}
     with pytest.raises(UnitMistakeError, match="TT at ell=200 is 5599 .*D_ell in muK2; pass "
                        "ell_factor=True"):
         lkl.loglike(dl, nuis)
@@ -204,7 +224,8 @@ def test_far_from_lcdm_warns_once_and_goes_on(mock_paths, fid, caplog):
 
 
 def test_unit_check_modes(mock_paths, fid, caplog):
-    dl = {k: v * cl_to_dl_factor(len(v) - 1) for k, v in fid.items()}
+    ell = np.arange(len(fid["tt"]))
+    dl = {k: v * ell * (ell + 1) / (2 * np.pi) for k, v in fid.items()}
     lkl = open_clik(mock_paths["highl_TTTEEE_lite"])
     with caplog.at_level("WARNING", logger="cobaya_plugins.clik"):
         lkl.loglike(dl, {"A_planck": 1.0}, unit_check="off")

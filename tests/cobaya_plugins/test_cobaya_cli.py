@@ -72,10 +72,16 @@ def test_triangle_plot_of_a_chain(mock_paths, tmp_path, capsys):
 
 
 def test_default_triangle_params_skip_planck_nuisances():
-    from cobaya_plugins.plots import planck_nuisance_names
+    from planck_names import PLIK_NAMES
 
-    names = planck_nuisance_names()
-    assert len(names) == 47 and "A_planck" in names and "amp" not in names
+    from cobaya_plugins.plots import default_triangle_params, planck_nuisance_names
+
+    assert planck_nuisance_names() == set(PLIK_NAMES)
+    sampled = ["logA", "A_planck", "calib_100T", "n_s", "A_cib_217", "amp"]
+    assert default_triangle_params(sampled) == ["logA", "n_s", "amp"]
+    many = [f"p{i}" for i in range(8)] + ["A_planck"]
+    assert default_triangle_params(many) == many[:6]
+    assert default_triangle_params(["A_planck", "A_sz"]) == ["A_planck", "A_sz"]
 
 
 def test_triangle_burn_in_must_be_a_fraction(tmp_path, capsys):

@@ -229,9 +229,15 @@ def test_typo_in_the_likelihoods_params_block(mock_paths):
 
 
 def test_correct_names_still_work_beside_the_typo_claims(mock_paths):
-    """Claiming case typos must not change the assignment of the real names."""
+    """Claiming case typos must not change the assignment or the values of the real names."""
     nuis = default_nuisance("highl_TTTEEE")
     model = fixed_model({HIGHL: {"clik_file": str(mock_paths["highl_TTTEEE"])}},
-                        {"calib_100T": nuis["calib_100T"]})
-    like = model.likelihood[HIGHL]
-    assert sorted(like.input_params) == sorted(nuis)
+                        {"calib_100T": 1.003})
+    assert sorted(model.likelihood[HIGHL].input_params) == sorted(nuis)
+    sampled = {p: nuis[p] for p in model.parameterization.sampled_params()}
+    logl = model.loglikes(sampled, as_dict=True)[0][HIGHL]
+    used = {**nuis, **model.parameterization.constant_params(), **sampled}
+    del used["amp"]
+    assert used["calib_100T"] == 1.003
+    expected = open_clik(mock_paths["highl_TTTEEE"]).loglike(load_fiducial(lmax=2508), used)
+    assert logl == pytest.approx(expected, rel=1e-10)

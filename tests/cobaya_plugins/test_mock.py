@@ -19,7 +19,6 @@ from cobaya_plugins.mock import (  # noqa: E402
     CMB_KINDS,
     default_nuisance,
     highl_ttteee,
-    highl_ttteee_lite,
     write_mock,
 )
 from cobaya_plugins.mock.instrument import FSKY_LOWL  # noqa: E402
@@ -208,12 +207,38 @@ def test_lowl_is_the_exact_inverse_gamma_likelihood(mock_paths, loaded, fiducial
         assert got == pytest.approx(exact, abs=1e-5)
 
 
+def planck_bins_by_hand():
+    """Planck's high-ell bins (published): widths 5 (30-99), 9 (100-1503), 17 (1504-2013),
+    33 (2014-2508); returns the (first, last) ell of each of the 215 bins."""
+    edges = []
+    for first, last, width in ((30, 99, 5), (100, 1503, 9), (1504, 2013, 17), (2014, 2508, 33)):
+        edges += [(lo, lo + width - 1) for lo in range(first, last + 1, width)]
+    return edges
+
+
+def fortran_matrix(path, n):
+    """A Fortran unformatted record of n² float64, one triangle stored: C + Cᵀ - diag(C)."""
+    raw = path.read_bytes()
+    assert np.frombuffer(raw[:4], np.int32)[0] == 8 * n * n == np.frombuffer(raw[-4:], np.int32)[0]
+    c = np.frombuffer(raw[4:-4], np.float64).reshape(n, n)
+    return c + c.T - np.diag(np.diag(c))
+
+
 def test_lite_loglike_is_gaussian_in_binned_dl(mock_paths, loaded, fiducial):
+    """plik_lite = Gaussian in bin-averaged D_ell; bins, data and covariance read by hand."""
     lkl = loaded["highl_TTTEEE_lite"]
     external = mock_paths["highl_TTTEEE_lite"] / "clik/lkl_0/_external"
     data = np.loadtxt(external / "cl_cmb_plik_v22.dat")[:, 1]
-    covariance = highl_ttteee_lite.binned_covariance(fiducial)
-    model = np.concatenate(list(highl_ttteee_lite.binned_dl(fiducial).values()))
+    covariance = fortran_matrix(external / "c_matrix_plik_v22.dat", 613)
+    bins = planck_bins_by_hand()
+    assert len(bins) == 215
+
+    def binned(cl, n_bins):
+        return [np.mean([cl[l] * l * (l + 1) / (2 * np.pi) for l in range(lo, hi + 1)])
+                for lo, hi in bins[:n_bins]]
+
+    model = np.array(binned(fiducial["tt"], 215) + binned(fiducial["te"], 199)
+                     + binned(fiducial["ee"], 199))
     for a_planck in (1.0, 1.01):
         delta = data - model / a_planck**2
         exact = -0.5 * delta @ np.linalg.solve(covariance, delta)

@@ -7,7 +7,7 @@ import pytest
 from cobaya.log import LoggedError
 from cobaya.model import get_model
 from fixed_theory import FixedCls
-from planck_names import PLIK_NAMES, PLIK_SAMPLED
+from planck_names import PLIK_FIXED, PLIK_NAMES, PLIK_PRIORS, PLIK_SAMPLED
 
 from cobaya_plugins.clik import open_clik
 from cobaya_plugins.fiducial import load_fiducial
@@ -42,10 +42,10 @@ def test_class_matches_open_clik(kind, mock_paths):
     nuis = default_nuisance(kind)
     model = model_for({CLASSES[kind]: {"clik_file": str(mock_paths[kind])}}, {})
     sampled = list(model.parameterization.sampled_params())
-    fixed = model.parameterization.constant_params()
     point = {p: nuis[p] for p in sampled}
     logls = model.loglikes(point, as_dict=True)[0]
-    nuis_used = {**nuis, **{p: v for p, v in fixed.items() if p in nuis}, **point}
+    # the fixed values are Planck's published ones (typed in planck_names), not read from the YAML
+    nuis_used = {**nuis, **(PLIK_FIXED if kind == "highl_TTTEEE" else {}), **point}
     assert logls[CLASSES[kind]] == pytest.approx(
         expected_loglike(mock_paths[kind], nuis_used), rel=1e-10
     )
@@ -58,13 +58,22 @@ def test_highl_declares_47_parameters_with_21_sampled(mock_paths):
     assert list(like.clik.nuisance_names) == PLIK_NAMES
     assert sorted(like.input_params) == sorted(PLIK_NAMES)
     assert sorted(model.parameterization.sampled_params()) == sorted(PLIK_SAMPLED)
-    # the joint SZ prior is active: moving ksz_norm + 1.6 A_sz away from 9.5 costs prior
+    assert model.parameterization.constant_params() == pytest.approx(dict(PLIK_FIXED, amp=1.0))
+    infos = model.parameterization.sampled_params_info()
+    for name, (dist, a, b) in PLIK_PRIORS.items():
+        prior = infos[name]["prior"]
+        if dist == "norm":
+            assert (prior["dist"], prior["loc"], prior["scale"]) == ("norm", a, b), name
+        else:
+            assert (prior["min"], prior["max"]) == (a, b) and "dist" not in prior, name
+    # the joint SZ prior: ksz_norm + 1.6 A_sz ~ N(9.5, 3), by hand
     point = {p: default_nuisance("highl_TTTEEE")[p]
              for p in model.parameterization.sampled_params()}
     base = model.logprior(point)
-    point["ksz_norm"] = 0.0
-    point["A_sz"] = 0.0
-    assert model.logprior(point) < base
+    before = point["ksz_norm"] + 1.6 * point["A_sz"]
+    point["ksz_norm"] = point["A_sz"] = 0.0
+    expected = -0.5 * ((0 - 9.5) / 3) ** 2 + 0.5 * ((before - 9.5) / 3) ** 2
+    assert model.logprior(point) - base == pytest.approx(expected, rel=1e-10)
 
 
 def test_generic_clik_takes_names_from_file(mock_paths):

@@ -16,15 +16,17 @@ def test_reference_numbers_from_class():
     c = np.zeros(201)
     c[200] = 1.178e-13
     muk = units.to_muK2_cl(c, "dimensionless")
-    assert muk[200] == pytest.approx(0.8751, rel=2e-4)
-    # the input has 4 significant digits
-    assert (muk * units.cl_to_dl_factor(200))[200] == pytest.approx(5599.8, rel=5e-4)
+    assert muk[200] == pytest.approx(1.178e-13 * 2.7255e6**2, rel=1e-14)
+    d200 = (muk * units.cl_to_dl_factor(200))[200]
+    assert d200 == pytest.approx(1.178e-13 * 2.7255e6**2 * 200 * 201 / (2 * np.pi), rel=1e-14)
+    assert d200 == pytest.approx(5598.66, abs=0.01)  # the hand product, to 0.01 µK²
 
 
 def test_ell_factors_are_inverse_and_zero_below_two():
     d = units.cl_to_dl_factor(10)
     c = units.dl_to_cl_factor(10)
-    assert d[3] == pytest.approx(3 * 4 / (2 * np.pi))
+    np.testing.assert_allclose(d, [l * (l + 1) / (2 * np.pi) for l in range(11)], rtol=1e-15)
+    assert units.llp1_over_2pi(200) == pytest.approx(6398.028, abs=1e-3)
     assert c[0] == 0 and c[1] == 0
     np.testing.assert_allclose(d[2:] * c[2:], 1.0, rtol=1e-15)
 

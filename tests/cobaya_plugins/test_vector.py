@@ -104,3 +104,17 @@ def test_input_arrays_are_not_modified():
     keep = dl.copy()
     assert vec.fill_cls({"tt": dl}, ell_factor=True)
     np.testing.assert_array_equal(dl, keep)
+    # and the buffer holds C_ell (D_ell × 2π/(ell(ell+1)) by hand), zero at ell = 0, 1
+    ell = np.arange(301)
+    expected = np.zeros(301)
+    expected[2:] = dl[2:] * 2 * np.pi / (ell[2:] * (ell[2:] + 1))
+    np.testing.assert_allclose(vec.buffer, expected, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(vec.buffer[2:], cls["tt"][2:], rtol=1e-13)
+
+
+def test_units_reach_the_buffer_as_muk2():
+    vec = CallVector({"tt": 3}, [])
+    assert vec.fill_cls({"tt": np.array([0.0, 0.0, 2e-12, 3e-12])}, units="K2")
+    np.testing.assert_allclose(vec.buffer, [0, 0, 2, 3], rtol=1e-15)
+    assert vec.fill_cls({"tt": np.array([0.0, 0.0, 1.0, 2.0])}, units="dimensionless", T_cmb=2.0)
+    np.testing.assert_allclose(vec.buffer, [0, 0, 4e12, 8e12], rtol=1e-15)
