@@ -170,7 +170,8 @@ def read_plik_lite(path: Path) -> PlikLiteData:
 # --- ranges of every kind ----------------------------------------------------------------
 
 
-def _field(channel: int, m_t: int, m_e: int) -> str:
+def channel_field(channel: int, m_t: int, m_e: int) -> str:
+    """Field (T, E or B) of a smica channel, given the numbers of T and E channels."""
     return "T" if channel < m_t else ("E" if channel < m_t + m_e else "B")
 
 
@@ -203,7 +204,7 @@ def smica_cross_spectra(path: Path) -> list[tuple[str, int, int, np.ndarray]]:
     order = read_array(group, "criterion_gauss_ordering").reshape(-1, 2)
     out = []
     for i, j in order:
-        a, b = _field(i, m_t, m_e), _field(j, m_t, m_e)
+        a, b = channel_field(i, m_t, m_e), channel_field(j, m_t, m_e)
         label = f"{a}{b} {_frequency(i, m_t, m_e)}x{_frequency(j, m_t, m_e)}"
         out.append((label, int(i), int(j), mask[:, i, j] == 1))
     return out

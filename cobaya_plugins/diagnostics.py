@@ -44,8 +44,6 @@ import numpy as np
 from . import clikdata
 from .units import T_CMB_FIRAS, UNITS, to_muK2_cl
 
-#: The spectra shown, in this order.
-SHOWN = ("TT", "TE", "EE")
 #: Relative agreement required between the rebuilt χ² and −2 logL of the file.
 AGREEMENT = 1e-6
 
@@ -182,7 +180,8 @@ def read_nuisance_file(path: str | os.PathLike) -> dict[str, float]:
 
 def _complete_nuisance(names: tuple[str, ...], given: Mapping[str, float] | None) -> dict:
     values = dict(given or {})
-    values.setdefault("A_planck", 1.0) if "A_planck" in names else None
+    if "A_planck" in names:
+        values.setdefault("A_planck", 1.0)
     missing = [n for n in names if n not in values]
     if missing:
         raise ValueError(
@@ -250,6 +249,8 @@ def _smica(path: Path, cls: Mapping[str, np.ndarray], nuisance: dict) -> tuple:
     smica = outer._internal  # clipy's smica likelihood: its own foreground/calibration model
     values = dict(nuisance) | dict(outer._default)
     lmax = smica.lmax
+    if smica.bins is None:
+        raise ValueError(f"{path} is an unbinned plik file: residuals need a binned one.")
 
     def model(spectra: Mapping[str, np.ndarray]) -> np.ndarray:
         array = np.zeros((6, lmax + 1))
@@ -257,8 +258,7 @@ def _smica(path: Path, cls: Mapping[str, np.ndarray], nuisance: dict) -> tuple:
             if name in spectra:
                 array[k] = spectra[name][: lmax + 1]
         array = smica._calib(array, values)
-        binned = smica.bins is not None
-        return np.asarray(smica.get_model_rq(array, values, binned)).ravel()[smica.oo]
+        return np.asarray(smica.get_model_rq(array, values, True)).ravel()[smica.oo]
 
     names = [n for n, used in zip(("tt", "ee", "bb", "te", "tb", "eb"), smica.hascl,
                                   strict=True) if used]  # fmt: skip
@@ -274,8 +274,8 @@ def _smica(path: Path, cls: Mapping[str, np.ndarray], nuisance: dict) -> tuple:
     m = smica.m
     flat = np.asarray(smica.oo)
     bins, i, j = flat // (m * m), (flat % (m * m)) // m, flat % m
-    kinds = np.array([clikdata.spectrum_name(clikdata._field(a, smica.mt, smica.me),
-                                             clikdata._field(b, smica.mt, smica.me))
+    kinds = np.array([clikdata.spectrum_name(clikdata.channel_field(a, smica.mt, smica.me),
+                                             clikdata.channel_field(b, smica.mt, smica.me))
                       for a, b in zip(i, j, strict=True)])  # fmt: skip
     lows, highs = clikdata.smica_bin_edges(path)
     weights = np.asarray(smica.b_ws)[: len(np.arange(lows[0], highs[-1] + 1))]
@@ -284,7 +284,7 @@ def _smica(path: Path, cls: Mapping[str, np.ndarray], nuisance: dict) -> tuple:
     ell_eff = np.add.reduceat(weights * ell, lows - lows[0]) / per_bin
     gain = response / per_bin[bins]  # calibration of each data point (J's only entry per row)
 
-    shown = [s for s in SHOWN if s in set(kinds)]
+    shown = [s for s in ("TT", "TE", "EE", "BB", "TB", "EB") if s in set(kinds)]
     columns = {}  # (spectrum, bin) -> column of J
     for s in shown:
         for b in np.unique(bins[kinds == s]):
@@ -369,9 +369,8 @@ def residuals(
     loglike = lkl.loglike(converted, values, units="muK2")
     compute = _plik_lite if kind == "plik_cmbonly" else _smica
     spectra, total, parts, crosses, description, n_data = compute(full, converted, values)
-    blocks = {s: spectra[s].chi2 for s in SHOWN if s in spectra}
-    chi2 = dict(blocks)
-    chi2["cross"] = (parts.get("cmb", total) if kind == "smica" else total) - sum(blocks.values())
+    chi2 = {s: spectra[s].chi2 for s in spectra}
+    chi2["cross"] = parts.get("cmb", total) - sum(chi2.values())
     if kind == "smica":
         chi2["frequency"] = parts["frequency"]
     chi2["total"] = total

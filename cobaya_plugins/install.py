@@ -77,7 +77,7 @@ PLANCK_2018 = Product(
     url="https://pla.esac.esa.int/pla-sl/data-action?COSMOLOGY.COSMOLOGY_OID=151902",
     archive="COM_Likelihood_Data-baseline_R3.00.tar.gz",
     size=60293120,  # Cobaya's progress-bar hint for product 151902; not checked
-    sha256=None,  # not published by the PLA: the archive is checked by decompression instead
+    sha256=None,  # no checksum known here: the archive is checked by full decompression instead
     required=(
         "baseline/plc_3.0/low_l/commander/commander_dx12_v3_2_29.clik",
         "baseline/plc_3.0/hi_l/plik/plik_rd12_HM_v22b_TTTEEE.clik",
