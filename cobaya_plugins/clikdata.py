@@ -9,6 +9,7 @@ data set (data vector, covariance, binning), exactly as clik's ``plik_cmbonly`` 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 
@@ -27,16 +28,18 @@ PLIK_LITE_ORDER = ("tt", "te", "ee")
 
 
 def read_mdb(group: Path) -> dict[str, int | float | str]:
-    """The scalars of a cldf group's ``_mdb`` file (``key type value`` lines)."""
+    """The scalars of a cldf group's ``_mdb`` file (``key type value`` lines; ``{}`` if none)."""
     out: dict[str, int | float | str] = {}
     mdb = Path(group) / "_mdb"
     if not mdb.is_file():
         return out
     for line in mdb.read_text().splitlines():
-        if not line.strip():
+        key, kind, value = (line.split(None, 2) + ["", ""])[:3]
+        if not key:
             continue
-        key, kind, value = (line.split(" ", 2) + ["", ""])[:3]
-        out[key] = int(value) if kind == "int" else float(value) if kind == "float" else value
+        convert = {"int": int, "float": float}.get(kind, str)
+        with contextlib.suppress(ValueError):
+            out[key] = convert(value.strip())
     return out
 
 
