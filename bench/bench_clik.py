@@ -26,7 +26,7 @@ os.environ.setdefault("CLIPY_NOJAX", "1")
 
 from cobaya_plugins.clik import open_clik  # noqa: E402
 from cobaya_plugins.fiducial import load_fiducial  # noqa: E402
-from cobaya_plugins.mock import KINDS, default_nuisance, write_mock  # noqa: E402
+from cobaya_plugins.mock import CMB_KINDS, default_nuisance, write_mock  # noqa: E402
 
 CLASSES = {"lowl_TT": "LowlTT", "highl_TTTEEE": "HighlTTTEEE",
            "highl_TTTEEE_lite": "HighlTTTEEELite"}
@@ -95,7 +95,7 @@ def main() -> None:
     print(f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
     print(f"{'kind':18s} {'n':>5s} {'clipy':>10s} {'loglike':>10s} {'logp':>10s} "
           f"{'logp/clipy':>10s} {'overhead':>10s}")
-    for kind in KINDS:
+    for kind in CMB_KINDS:
         path = mock_dir / f"{kind}.clik"
         if not path.exists():
             write_mock(kind, mock_dir, seed=0)

@@ -26,7 +26,7 @@ os.environ.setdefault("CLIPY_NOJAX", "1")
 import clipy  # noqa: E402
 from astropy.io import fits  # noqa: E402
 
-from cobaya_plugins.mock import KINDS, write_mock  # noqa: E402
+from cobaya_plugins.mock import CMB_KINDS, write_mock  # noqa: E402
 
 N_DATA = {"lowl_TT": 28, "highl_TTTEEE": 2289, "highl_TTTEEE_lite": 613}
 
@@ -45,7 +45,7 @@ def main() -> None:
     header = f"{'kind':18s} {'write [s]':>9s} {'size [MB]':>9s} {'logL':>10s} {'chi2/n':>12s}"
     print(header + f" {'load [s]':>8s} {'call [ms]':>9s}")
     with tempfile.TemporaryDirectory() as outdir:
-        for kind in KINDS:
+        for kind in CMB_KINDS:
             start = time.perf_counter()
             path = write_mock(kind, outdir, seed=args.seed)
             written = time.perf_counter() - start

@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 
 from cobaya_plugins.clik import open_clik  # noqa: E402
 from cobaya_plugins.fiducial import load_fiducial  # noqa: E402
-from cobaya_plugins.mock import KINDS, default_nuisance, write_mock  # noqa: E402
+from cobaya_plugins.mock import CMB_KINDS, default_nuisance, write_mock  # noqa: E402
 
 OURS = {"lowl_TT": "LowlTT", "highl_TTTEEE": "HighlTTTEEE",
         "highl_TTTEEE_lite": "HighlTTTEEELite"}
@@ -131,7 +131,7 @@ def main() -> None:
     parser.add_argument("--mock-dir", default=None)
     parser.add_argument("--repeats", type=int, default=7, help="interleaved rounds")
     parser.add_argument("--batch", type=int, default=16, help="points per vmap call")
-    parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
+    parser.add_argument("--kinds", nargs="+", default=list(CMB_KINDS), choices=CMB_KINDS)
     args = parser.parse_args()
     mock_dir = Path(args.mock_dir or tempfile.mkdtemp(prefix="bench_speed_"))
     import jax

@@ -1,7 +1,9 @@
-"""Command line: ``python -m cobaya_plugins info FILE | mock KIND OUTDIR | triangle ROOT PNG``.
+"""Command line: ``python -m cobaya_plugins info | mock | triangle | install | validate |
+residuals`` (``--help`` on each).
 
 Errors print one line (``error: ...``, fixes written as this command's flags) and exit 1;
-``info`` also exits 1 when the file's self-check fails.
+``info`` also exits 1 when the file's self-check fails, ``install`` when a download, check or
+self-check fails, ``validate`` when a χ² is off the published value.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ def _info(args: argparse.Namespace) -> int:
     print(f"type:      {LKL_TYPES.get(lkl.lkl_type, lkl.lkl_type)} (read with {lkl.backend})")
     spectra = ", ".join(f"{s.upper()} ell 0..{lm}" for s, lm in lkl.lmax.items())
     print(f"spectra:   {spectra}")
+    _print_data_ranges(lkl.path)
     print(f"vector:    {lkl.vector_size} values (C_ell in µK² from ell = 0, then nuisance)")
     print(f"nuisance:  {len(lkl.nuisance_names)} parameters, in the file's order:")
     for i, name in enumerate(lkl.nuisance_names):
@@ -42,10 +45,27 @@ def _info(args: argparse.Namespace) -> int:
     return 1
 
 
-def _mock(args: argparse.Namespace) -> int:
-    from .mock import write_mock
+def _print_data_ranges(path: Path) -> None:
+    """The ``data:`` lines of ``info``: ell range and bins per spectrum (and cross-spectrum)."""
+    from .clikdata import data_ranges
 
-    target = Path(args.outdir) / f"{args.kind}.clik"
+    try:
+        ranges = data_ranges(path)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"data:      not readable ({exc})")
+        return
+    if not ranges:
+        print("data:      ranges not known for this likelihood type")
+        return
+    print("data:      " + str(ranges[0]))
+    for item in ranges[1:]:
+        print("           " + str(item))
+
+
+def _mock(args: argparse.Namespace) -> int:
+    from .mock import mock_filename, write_mock
+
+    target = Path(args.outdir) / mock_filename(args.kind)
     if target.exists() and not args.overwrite:
         raise FileExistsError(f"{target} already exists; add --overwrite to replace it.")
     path = write_mock(
@@ -76,6 +96,83 @@ def _triangle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _install(args: argparse.Namespace) -> int:
+    from .install import InstallError, default_data_directory, format_table, install
+
+    directory = args.path or default_data_directory(product=args.product)
+    if directory is None:
+        raise ValueError(
+            "No --path given and no Cobaya packages path is set: add --path DIR (or "
+            "--path PACKAGES/data/planck_2018 to share the files with cobaya-install)."
+        )
+    try:
+        result = install(args.product, directory, url=args.url, force=args.force,
+                         progress=not args.no_progress, sha256=args.sha256)  # fmt: skip
+    except InstallError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(format_table(result.entries))
+    if not result.ok:
+        print("error: some files failed their self-check (above): the install is not recorded; "
+              "re-run with --force after checking the archive.", file=sys.stderr)  # fmt: skip
+        return 1
+    if not result.already:
+        print(f"installed in {result.directory}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .install import default_data_directory
+    from .validate import format_checks, validate
+
+    directory = args.path or default_data_directory(args.packages_path)
+    if directory is None:
+        raise ValueError(
+            "No Planck data directory: add --packages-path PACKAGES (as for cobaya-install) or "
+            "--path DIR (the directory holding baseline/)."
+        )
+    print(f"data directory: {directory}")
+    checks = validate(directory)
+    print(format_checks(checks))
+    found = [c for c in checks if c.loglike is not None]
+    if not found:
+        print(
+            f"error: no Planck 2018 likelihood file under {directory}. Install them with "
+            f"`python -m cobaya_plugins install planck2018 --path {directory}`.",
+            file=sys.stderr,
+        )
+        return 1
+    return 0 if all(c.passed for c in found) else 1
+
+
+def _residuals(args: argparse.Namespace) -> int:
+    import json
+
+    from .clik import check_clik_path, read_lkl_type
+    from .diagnostics import read_cls_file, read_nuisance_file, residuals
+    from .plots import residuals_figure
+    from .validate import best_fit_nuisance
+
+    cls = read_cls_file(args.cls, units=args.units, ell_factor=args.ell_factor, T_cmb=args.T_cmb)
+    nuisance = read_nuisance_file(args.nuisance) if args.nuisance else {}
+    if read_lkl_type(check_clik_path(args.file)) == "smica":
+        filled = sorted(set(best_fit_nuisance()) - set(nuisance))
+        if filled:
+            print(f"nuisance: {len(filled)} parameters not in --nuisance take their Planck 2018 "
+                  f"best-fit values: {', '.join(filled)}")  # fmt: skip
+        nuisance = {**best_fit_nuisance(), **nuisance}
+    result = residuals(args.file, cls, nuisance, units="muK2")
+    print(result.table())
+    out = residuals_figure(result, args.out, dpi=args.dpi)
+    print(f"wrote {out}")
+    if args.json:
+        target = Path(args.json)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(result.as_json(), indent=1))
+        print(f"wrote {target}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m cobaya_plugins``."""
     from .clik import BACKENDS
@@ -93,7 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(func=_info)
     mock = sub.add_parser("mock", help="write a Planck-like mock .clik file")
     mock.add_argument("kind", choices=KINDS)
-    mock.add_argument("outdir", help="directory to write <kind>.clik into (created if needed)")
+    mock.add_argument(
+        "outdir", help="directory to write <kind>.clik (lensing.clik_lensing) into (created)"
+    )
     mock.add_argument("--seed", type=int, default=0, help="random seed of the mock data")
     mock.add_argument(
         "--fiducial",
@@ -116,7 +215,47 @@ def build_parser() -> argparse.ArgumentParser:
         help="fraction of each chain to skip, in [0, 1) (default: %(default)s)",
     )
     tri.set_defaults(func=_triangle)
+    _add_real_data_commands(sub)
     return parser
+
+
+def _add_real_data_commands(sub: argparse._SubParsersAction) -> None:
+    """The ``install``, ``validate`` and ``residuals`` sub-commands."""
+    from .install import PRODUCTS, URL_ENV
+    from .units import T_CMB_FIRAS, UNITS
+
+    inst = sub.add_parser("install", help="download and install the Planck 2018 likelihood files")
+    inst.add_argument("product", choices=list(PRODUCTS), help="what to install")
+    inst.add_argument("--path", default=None, help="directory to install into (default: "
+                      "<Cobaya packages path>/data/planck_2018 if one is set)")  # fmt: skip
+    inst.add_argument("--url", default=None, help=f"download address or local archive "
+                      f"(http(s)://, file://, a path); default: ${URL_ENV} or the PLA")
+    inst.add_argument("--force", action="store_true", help="reinstall over a complete install")
+    inst.add_argument("--sha256", default=None, help="expected SHA-256 of the archive")
+    inst.add_argument("--no-progress", action="store_true", help="no progress bar")
+    inst.set_defaults(func=_install)
+    val = sub.add_parser("validate", help="chi2 of the installed Planck 2018 files at the best "
+                         "fit (CLASS) vs the published values")  # fmt: skip
+    where = val.add_mutually_exclusive_group()
+    where.add_argument("--packages-path", default=None, help="Cobaya packages path (files in "
+                       "PACKAGES/data/planck_2018); default: Cobaya's")  # fmt: skip
+    where.add_argument("--path", default=None, help="the directory holding baseline/")
+    val.set_defaults(func=_validate)
+    res = sub.add_parser("residuals", help="binned data vs model, per-spectrum chi2 (plik_lite, "
+                         "plik)")  # fmt: skip
+    res.add_argument("file", help="the .clik directory (plik_lite or plik)")
+    res.add_argument("--cls", required=True, help="spectrum file, columns ell TT EE BB TE")
+    res.add_argument("--units", default="muK2", choices=UNITS, help="units of the columns "
+                     "(default: %(default)s)")  # fmt: skip
+    res.add_argument("--ell-factor", action="store_true", help="the columns are D_ell")
+    res.add_argument("--T-cmb", type=float, default=T_CMB_FIRAS, help="T_cmb [K] for "
+                     "--units dimensionless (default: %(default)s)")  # fmt: skip
+    res.add_argument("--nuisance", default=None, help="YAML of nuisance values (plik: missing "
+                     "ones take the Planck 2018 best fit; A_planck defaults to 1)")  # fmt: skip
+    res.add_argument("--out", required=True, help="PNG to write")
+    res.add_argument("--json", default=None, help="also write the chi2 table as JSON")
+    res.add_argument("--dpi", type=int, default=90, help="PNG resolution (default: %(default)s)")
+    res.set_defaults(func=_residuals)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

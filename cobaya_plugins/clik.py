@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .clikdata import read_array, read_mdb
 from .clipy_loader import INSTALL_HINT, jax_available, load_clipy
 from .threads import BlasThreads
 from .units import (
@@ -172,35 +173,13 @@ def check_clik_path(path: str | os.PathLike) -> Path:
     return full
 
 
-def _read_mdb(path: Path) -> dict[str, Any]:
-    """The ``_mdb`` metadata of a cldf group (``{}`` if there is none)."""
-    values: dict[str, Any] = {}
-    mdb = path / "_mdb"
-    if mdb.is_file():
-        for line in mdb.read_text().splitlines():
-            key, kind, value = (line.split(None, 2) + ["", ""])[:3]
-            convert = {"int": int, "float": float}.get(kind, str)
-            with contextlib.suppress(ValueError):
-                values[key] = convert(value.strip())
-    return values
-
-
 def read_lkl_type(path: Path) -> str:
     """The likelihood type of a clik directory (``lkl_type`` in ``clik/lkl_0/_mdb``, e.g.
     ``smica``, ``gibbs_gauss``, ``plik_cmbonly``), ``"lensing"`` for lensing files, or
     ``"unknown"``."""
     if (path / "clik_lensing").is_dir():
         return "lensing"
-    return str(_read_mdb(path / "clik" / "lkl_0").get("lkl_type", "unknown"))
-
-
-def _read_array(path: Path) -> np.ndarray:
-    """A cldf array member (FITS, possibly gzip-compressed), flattened, native byte order."""
-    from astropy.io import fits
-
-    with fits.open(path) as hdus:
-        data = np.asarray(hdus[0].data).ravel()
-    return data.astype(data.dtype.newbyteorder("="))
+    return str(read_mdb(path / "clik" / "lkl_0").get("lkl_type", "unknown"))
 
 
 @dataclass(frozen=True)
@@ -273,16 +252,16 @@ def _self_check(path: Path, lkl: Any, n_nuisance: int) -> SelfCheck | None:
     """Evaluate the file's stored check point; None when the file has none."""
     if (path / "clik_lensing").is_dir():
         group = path / "clik_lensing"
-        expected = _read_mdb(group).get("check")
+        expected = read_mdb(group).get("check")
         if expected is None or not (group / "cl_fid").is_file():
             return None
-        vector = np.concatenate([_read_array(group / "cl_fid"), np.ones(n_nuisance)])
+        vector = np.concatenate([read_array(group, "cl_fid"), np.ones(n_nuisance)])
     else:
         group = path / "clik"
-        expected = _read_mdb(group).get("check_value")
+        expected = read_mdb(group).get("check_value")
         if expected is None or not (group / "check_param").is_file():
             return None
-        vector = _read_array(group / "check_param")
+        vector = read_array(group, "check_param")
     return SelfCheck(got=float(lkl(np.asarray(vector, dtype=float))), expected=float(expected))
 
 

@@ -84,3 +84,24 @@ def load_fiducial(path: str | Path | None = None, lmax: int | None = None) -> di
         cl[2:] = table[: lmax - 1, column] * dl_to_cl
         cls[name] = cl
     return cls
+
+
+#: The shipped lensing-potential spectrum (CLASS, same cosmology): ell, [ell(ell+1)]²C^φφ/2π.
+FIDUCIAL_PP_FILE: Path = Path(__file__).parent / "data" / "fiducial_clpp.dat"
+
+
+def load_fiducial_pp(lmax: int | None = None) -> np.ndarray:
+    """The shipped C_ell^φφ (dimensionless), shape (lmax + 1,), indexed from ell = 0.
+
+    Read from :data:`FIDUCIAL_PP_FILE` (ell = 2..2600, made by
+    ``python -m cobaya_plugins.data.make_fiducial_pp``); ell = 0 and 1 are zero.
+    """
+    table = np.loadtxt(FIDUCIAL_PP_FILE, ndmin=2)
+    file_lmax = int(table[-1, 0])
+    lmax = file_lmax if lmax is None else lmax
+    if not 2 <= lmax <= file_lmax:
+        raise ValueError(f"lmax must be within 2..{file_lmax} for {FIDUCIAL_PP_FILE}; got {lmax}.")
+    ell = np.arange(2, lmax + 1)
+    out = np.zeros(lmax + 1)
+    out[2:] = table[: lmax - 1, 1] * 2 * np.pi / (ell * (ell + 1.0)) ** 2
+    return out

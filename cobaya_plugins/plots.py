@@ -1,4 +1,4 @@
-"""Plots of Cobaya chains (getdist triangle plot)."""
+"""Plots: getdist triangle plots of Cobaya chains, and the residual diagnostics figure."""
 
 from __future__ import annotations
 
@@ -61,4 +61,53 @@ def triangle_plot(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     plotter.export(str(out))
+    return out
+
+
+def residuals_figure(result, out: str | os.PathLike, dpi: int = 90) -> Path:
+    """Draw :func:`cobaya_plugins.diagnostics.residuals`'s result as one PNG; returns its path.
+
+    One column per spectrum (TT, TE, EE): on top the binned data with error bars and the
+    model (D_ell [µK²]), below the residuals normalized by the error bars, (d − m)/σ, with
+    the ±1σ and ±2σ bands. Titles give χ² / bins per spectrum; the figure title the total.
+    ``dpi``: resolution of the PNG (the figure is 12.6 × 5.2 inches for three spectra).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(result.spectra)
+    fig, axes = plt.subplots(
+        2, len(names), figsize=(4.2 * len(names), 5.2), sharex="col",
+        gridspec_kw={"height_ratios": [2.2, 1]}, squeeze=False,
+    )  # fmt: skip
+    for k, name in enumerate(names):
+        spec = result.spectra[name]
+        top, bottom = axes[0, k], axes[1, k]
+        top.errorbar(spec.ell, spec.data, yerr=spec.sigma, fmt=".", ms=2.5, lw=0.6,
+                     color="0.25", label="data")  # fmt: skip
+        top.plot(spec.ell, spec.model, color="C3", lw=1.0, label="model")
+        top.set_title(f"{name}: $\\chi^2$ = {spec.chi2:.1f} / {spec.n_bins} bins", fontsize=10)
+        top.set_ylabel(r"$D_\ell$ [$\mu$K$^2$]")
+        if name == "TE":
+            top.axhline(0, color="0.6", lw=0.5)
+        bottom.axhspan(-2, 2, color="0.92")
+        bottom.axhspan(-1, 1, color="0.82")
+        bottom.axhline(0, color="C3", lw=0.8)
+        bottom.plot(spec.ell, spec.normalized_residual, ".", ms=2.5, color="0.2")
+        bottom.set_ylim(-4.5, 4.5)
+        bottom.set_xlabel(r"$\ell$")
+        bottom.set_ylabel(r"$(d - m)/\sigma$")
+    axes[0, 0].legend(fontsize=8, loc="upper right")
+    chi2 = result.chi2
+    fig.suptitle(
+        f"{result.path.name} ({result.kind}): total $\\chi^2$ = {chi2['total']:.1f} for "
+        f"{result.n_bins['total']} data points", fontsize=11,
+    )  # fmt: skip
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=dpi)
+    plt.close(fig)
     return out

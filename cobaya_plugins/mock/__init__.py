@@ -9,6 +9,8 @@ Kinds (see :data:`KINDS`):
 - ``lowl_TT``: Commander-like low-ell TT (``gibbs_gauss``, ell 2-29, extra [A_planck]).
 - ``highl_TTTEEE``: plik-like TTTEEE (``smica``, 3 frequencies, the 47 Planck nuisances).
 - ``highl_TTTEEE_lite``: plik_lite-like TTTEEE (``plik_cmbonly``, 613 bins, extra [A_planck]).
+- ``lensing``: Planck-2018-like lensing (``clik_lensing``, pp then TT EE BB TE to ell 2500,
+  9 bins of L 8-400, extra [A_planck]); written as ``lensing.clik_lensing``.
 """
 
 from __future__ import annotations
@@ -21,17 +23,20 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fiducial import load_fiducial
-from . import highl_ttteee, highl_ttteee_lite, lowl_tt
+from ..fiducial import load_fiducial, load_fiducial_pp
+from . import highl_ttteee, highl_ttteee_lite, lensing, lowl_tt
 
-KINDS = ("lowl_TT", "highl_TTTEEE", "highl_TTTEEE_lite")
+#: The CMB kinds (``NAME.clik`` with a ``clik/`` group) and all kinds (plus lensing).
+CMB_KINDS = ("lowl_TT", "highl_TTTEEE", "highl_TTTEEE_lite")
+KINDS = CMB_KINDS + ("lensing",)
 _WRITERS = {
     "lowl_TT": lowl_tt,
     "highl_TTTEEE": highl_ttteee,
     "highl_TTTEEE_lite": highl_ttteee_lite,
+    "lensing": lensing,
 }
 
-__all__ = ["KINDS", "default_nuisance", "write_mock"]
+__all__ = ["CMB_KINDS", "KINDS", "default_nuisance", "mock_filename", "write_mock"]
 
 
 def _writer(kind: str):
@@ -54,7 +59,10 @@ def _fiducial_cls(
 ) -> dict[str, np.ndarray]:
     """Fiducial C_ell [muK^2] from ell = 0 up to lmax for the spectra a kind needs."""
     if fiducial is None or isinstance(fiducial, str | os.PathLike):
-        return load_fiducial(fiducial, lmax=lmax)
+        cls = load_fiducial(fiducial, lmax=lmax)
+        if "pp" in spectra:  # fiducial files hold CMB spectra only: the shipped C^φφ
+            cls["pp"] = load_fiducial_pp(lmax=lmax)
+        return cls
     if not isinstance(fiducial, Mapping):
         raise TypeError(
             "fiducial must be None (shipped spectrum), a path to a fiducial file, or a dict "
@@ -77,6 +85,11 @@ def _fiducial_cls(
             raise ValueError(f"fiducial[{name!r}] has non-finite values for ell <= {lmax}.")
         cls[name] = cl[: lmax + 1]
     return cls
+
+
+def mock_filename(kind: str) -> str:
+    """File name of a kind's mock: ``<kind>.clik`` (``lensing.clik_lensing`` for lensing)."""
+    return f"{kind}{getattr(_writer(kind), 'SUFFIX', '.clik')}"
 
 
 def write_mock(
@@ -107,7 +120,7 @@ def write_mock(
     writer = _writer(kind)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
-    target = Path(outdir) / f"{kind}.clik"
+    target = Path(outdir) / mock_filename(kind)
     if target.exists() and not overwrite:
         raise FileExistsError(
             f"{target} already exists; pass overwrite=True to replace it, or choose another outdir."

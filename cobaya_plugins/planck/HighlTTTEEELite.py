@@ -1,9 +1,10 @@
 """Planck 2018 high-ell TT+TE+EE foreground-marginalized likelihood (plik_lite)."""
 
 from .Clik import Clik
+from .installable import PlanckInstallable
 
 
-class HighlTTTEEELite(Clik):
+class HighlTTTEEELite(PlanckInstallable, Clik):
     """plik_lite TTTEEE (``plik_lite_v22_TTTEEE.clik``, 613 bins); nuisance ``A_planck``.
     Options: ``HighlTTTEEELite.yaml``."""
 

@@ -1,9 +1,10 @@
 """Planck 2018 low-ell TT likelihood (commander, ell 2–29)."""
 
 from .Clik import Clik
+from .installable import PlanckInstallable
 
 
-class LowlTT(Clik):
+class LowlTT(PlanckInstallable, Clik):
     """Commander low-l TT (``commander_dx12_v3_2_29.clik``); nuisance ``A_planck`` (shared with
     the high-l likelihoods). Options and defaults: ``LowlTT.yaml``."""
 

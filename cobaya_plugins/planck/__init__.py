@@ -3,6 +3,7 @@
 from .Clik import Clik
 from .HighlTTTEEE import HighlTTTEEE
 from .HighlTTTEEELite import HighlTTTEEELite
+from .Lensing import Lensing
 from .LowlTT import LowlTT
 
-__all__ = ["Clik", "HighlTTTEEE", "HighlTTTEEELite", "LowlTT"]
+__all__ = ["Clik", "HighlTTTEEE", "HighlTTTEEELite", "Lensing", "LowlTT"]

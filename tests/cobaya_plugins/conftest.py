@@ -1,4 +1,5 @@
-"""Helpers shared by the cobaya_plugins tests."""
+"""Helpers shared by the cobaya_plugins tests (and mock files laid out like the real Planck
+product)."""
 
 import os
 import subprocess
@@ -7,6 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from planck_product import product_tarball
+
+from cobaya_plugins.install import install
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[1]
@@ -40,3 +44,26 @@ def cobaya_run(tmp_path):
         return run_cobaya_subprocess(info, tmp_path, name=name, check=check, **kwargs)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def product_mocks(mock_paths):
+    """The mock files of the four kinds the Planck classes use (lensing included)."""
+    return mock_paths
+
+
+@pytest.fixture(scope="session")
+def tarball(product_mocks):
+    """The bytes of a .tar.gz of the mock files at the real product's paths."""
+    return product_tarball(product_mocks)
+
+
+@pytest.fixture(scope="session")
+def installed_mocks(tarball, tmp_path_factory):
+    """A data directory (as <packages_path>/data/planck_2018) holding the installed mocks."""
+    root = tmp_path_factory.mktemp("installed")
+    archive = root / "product.tar.gz"
+    archive.write_bytes(tarball)
+    directory = root / "packages" / "data" / "planck_2018"
+    install("planck2018", directory, url=archive.as_uri(), progress=False, log=lambda _: None)
+    return directory

@@ -76,7 +76,8 @@ def chain_files(tmp_path) -> dict[str, str]:
 
 @pytest.mark.parametrize("cls,speed", [
     (planck.Clik, 50), (planck.LowlTT, 3000), (planck.HighlTTTEEE, 30),
-    (planck.HighlTTTEEELite, 500), (ModifiedClassy, 0.2),  # classy's, inherited
+    (planck.HighlTTTEEELite, 500), (planck.Lensing, 600),
+    (ModifiedClassy, 0.2),  # classy's, inherited
 ])
 def test_every_class_declares_its_speed(cls, speed):
     """Speeds in evaluations/s, from the classes' defaults YAML. CallableCls declares -1: the

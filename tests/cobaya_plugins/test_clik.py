@@ -10,8 +10,8 @@ import pytest
 
 from cobaya_plugins import clik as clik_module
 from cobaya_plugins.clik import find_compiled_clik, open_clik
-from cobaya_plugins.fiducial import load_fiducial
-from cobaya_plugins.mock import KINDS, default_nuisance
+from cobaya_plugins.fiducial import load_fiducial, load_fiducial_pp
+from cobaya_plugins.mock import CMB_KINDS, KINDS, default_nuisance
 from cobaya_plugins.units import UnitMistakeError
 
 os.environ.setdefault("CLIPY_NOJAX", "1")
@@ -22,7 +22,7 @@ ORDER = ("tt", "ee", "bb", "te", "tb", "eb")
 
 @pytest.fixture(scope="module")
 def fid():
-    return load_fiducial()
+    return {**load_fiducial(), "pp": load_fiducial_pp()}
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +32,11 @@ def direct(mock_paths):
 
 
 def hand_vector(lkl_direct, cls, nuisance):
-    """The call vector assembled by hand from clipy's own lmax and parameter names."""
-    parts = [cls[n][: lm + 1] for n, lm in zip(ORDER, lkl_direct.get_lmax(), strict=True)
-             if lm != -1]
+    """The call vector assembled by hand from clipy's own lmax and parameter names (lensing
+    files: seven lmax, C^pp first)."""
+    lmax = lkl_direct.get_lmax()
+    order = ORDER if len(lmax) == 6 else ("pp",) + ORDER
+    parts = [cls[n][: lm + 1] for n, lm in zip(order, lmax, strict=True) if lm != -1]
     parts.append([nuisance[p] for p in lkl_direct.get_extra_parameter_names()])
     return np.concatenate(parts)
 
@@ -65,12 +67,13 @@ def test_loglike_equals_clipy_direct_everything_moved(kind, mock_paths, direct, 
 def test_metadata_matches_clipy(kind, mock_paths, direct):
     lkl = open_clik(mock_paths[kind])
     lmax = direct[kind].get_lmax()
-    assert lkl.lmax == {n: int(lm) for n, lm in zip(ORDER, lmax, strict=True) if lm != -1}
+    order = ORDER if len(lmax) == 6 else ("pp",) + ORDER
+    assert lkl.lmax == {n: int(lm) for n, lm in zip(order, lmax, strict=True) if lm != -1}
     assert lkl.nuisance_names == tuple(direct[kind].get_extra_parameter_names())
     assert lkl.backend == "clipy"
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", CMB_KINDS)  # lensing: test_lensing.py
 def test_self_check_evaluates_the_files_check_point(kind, mock_paths, direct):
     # independent: the stored point and value read by hand, the loglike from clipy directly
     from astropy.io import fits
@@ -104,7 +107,7 @@ def test_nuisance_order_does_not_matter_but_values_do(mock_paths, fid):
     assert abs(lkl.loglike(fid, swapped) - reference) > 1e-3
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", CMB_KINDS)  # C^pp has no units: not for lensing
 def test_same_spectrum_in_every_unit_gives_same_loglike(kind, mock_paths, fid):
     lkl = open_clik(mock_paths[kind])
     nuis = default_nuisance(kind)

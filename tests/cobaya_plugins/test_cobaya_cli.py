@@ -1,5 +1,6 @@
 """python -m cobaya_plugins info / mock / triangle."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,8 @@ def test_info_prints_type_spectra_and_names_in_order(mock_paths, capsys):
     assert "TT ell 0..2508, EE ell 0..2508, TE ell 0..2508" in out
     assert "47 parameters" in out
     names = open_clik(mock_paths["highl_TTTEEE"]).nuisance_names
-    lines = [line.split() for line in out.splitlines() if line.startswith("  ")]
+    # the numbered nuisance lines ("    0 A_cib_217"), not the indented data-range lines
+    lines = [line.split() for line in out.splitlines() if re.fullmatch(r"\s+\d+ \S+", line)]
     assert [line[1] for line in lines] == list(names)
     check = open_clik(mock_paths["highl_TTTEEE"]).self_check
     assert f"self-check: got {check.got:.6f} expected {check.expected:.6f}" in out

@@ -20,9 +20,9 @@ from fixed_theory import FixedCls  # noqa: E402
 
 from cobaya_plugins.clik import open_clik  # noqa: E402
 from cobaya_plugins.clipy_loader import PRIVATE_NAMES, load_clipy  # noqa: E402
-from cobaya_plugins.fiducial import load_fiducial  # noqa: E402
-from cobaya_plugins.mock import KINDS, default_nuisance  # noqa: E402
-from cobaya_plugins.vector import CMB_SPECTRA, CallVector  # noqa: E402
+from cobaya_plugins.fiducial import load_fiducial, load_fiducial_pp  # noqa: E402
+from cobaya_plugins.mock import CMB_KINDS, KINDS, default_nuisance  # noqa: E402
+from cobaya_plugins.vector import CMB_SPECTRA, LENSING_SPECTRA, CallVector  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -40,13 +40,21 @@ def numpy_cliks(mock_paths):
 
 
 def layout_of(lkl) -> CallVector:
-    lmax = {n: lm for n, lm in zip(CMB_SPECTRA, lkl.get_lmax(), strict=True) if lm != -1}
+    lmax = lkl.get_lmax()
+    names = LENSING_SPECTRA if len(lmax) == len(LENSING_SPECTRA) else CMB_SPECTRA
+    lmax = {n: lm for n, lm in zip(names, lmax, strict=True) if lm != -1}
     return CallVector(lmax, lkl.get_extra_parameter_names())
+
+
+def fiducial(kind):
+    """The shipped fiducial spectra (µK²), with C^φφ for the lensing kind."""
+    cls = load_fiducial()
+    return {**cls, "pp": load_fiducial_pp()} if kind == "lensing" else cls
 
 
 def moved_point(kind):
     """Fiducial spectra × 1.02 and nuisance values moved off their defaults (A_pol = 1.1...)."""
-    cls = {k: 1.02 * v for k, v in load_fiducial().items()}
+    cls = {k: 1.02 * v for k, v in fiducial(kind).items()}
     nuis = default_nuisance(kind)
     moved = {"A_planck": 1.003, "A_pol": 1.1, "calib_100T": 1.001, "A_cib_217": 60.0,
              "ksz_norm": 3.0, "galf_TE_A_100": 0.2, "galf_EE_index": -2.2}
@@ -71,7 +79,7 @@ def test_jax_equals_numpy_clipy(kind, jax_cliks, numpy_cliks):
     assert jax_lkl.get_extra_parameter_names() == list(ref.get_extra_parameter_names())
     assert "got" in jax_lkl.self_check
     layout = layout_of(jax_lkl)
-    for cls, nuis in [(load_fiducial(), default_nuisance(kind)), moved_point(kind)]:
+    for cls, nuis in [(fiducial(kind), default_nuisance(kind)), moved_point(kind)]:
         assert layout.fill(cls, nuis)
         vector = layout.buffer.copy()
         expected = float(ref(vector.copy()))
@@ -134,10 +142,10 @@ def test_gradient_matches_finite_differences(kind, units, ell_factor, mock_paths
     central differences of the numpy backend's loglike, at a point away from the fiducial."""
     lkl, ref = open_clik(mock_paths[kind], "jax"), open_clik(mock_paths[kind], "clipy")
     cls_muK2, nuis = moved_point(kind)
-    ell = np.arange(len(cls_muK2["tt"]))
+    ell = np.arange(max(len(v) for v in cls_muK2.values()))
     scale = (2.7255e6) ** 2 if units == "dimensionless" else 1.0
     to_input = ell * (ell + 1) / (2 * np.pi) if ell_factor else np.ones_like(ell, dtype=float)
-    cls = {k: v * to_input / scale for k, v in cls_muK2.items()}
+    cls = {k: v if k == "pp" else v * to_input[: len(v)] / scale for k, v in cls_muK2.items()}
 
     def loglike(c, n):
         return ref.loglike(c, n, units=units, ell_factor=ell_factor)
@@ -149,7 +157,7 @@ def test_gradient_matches_finite_differences(kind, units, ell_factor, mock_paths
         assert np.all(dcls[name] == 0)  # spectra the file does not use
     for name, lm in lkl.lmax.items():
         d = dcls[name]
-        assert d.shape == (len(cls[name]),) if name in cls else (lm + 1,)
+        assert d.shape == ((len(cls[name]),) if name in cls else (lm + 1,))
         assert np.all(d[lm + 1:] == 0) and np.all(d[:2] == 0)
         if name not in cls:  # tb, eb: zeros were passed
             continue
@@ -187,7 +195,7 @@ def test_nan_spectra_give_minus_inf_and_nan_gradients(mock_paths):
     assert np.all(np.isnan(dcls["tt"][: lkl.lmax["tt"] + 1])) and np.isnan(dnuis["A_planck"])
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", CMB_KINDS)
 def test_cobaya_class_with_backend_jax(kind, mock_paths):
     name = {"lowl_TT": "LowlTT", "highl_TTTEEE": "HighlTTTEEE",
             "highl_TTTEEE_lite": "HighlTTTEEELite"}[kind]

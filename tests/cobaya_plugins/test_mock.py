@@ -16,7 +16,7 @@ from planck_names import PLIK_NAMES  # noqa: E402
 
 from cobaya_plugins.fiducial import load_fiducial  # noqa: E402
 from cobaya_plugins.mock import (  # noqa: E402
-    KINDS,
+    CMB_KINDS,
     default_nuisance,
     highl_ttteee,
     write_mock,
@@ -82,7 +82,7 @@ def check_value_of(path: Path) -> float:
     raise AssertionError("no check_value in clik/_mdb")
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", CMB_KINDS)  # lensing: test_lensing.py
 def test_metadata_as_planck(kind, loaded):
     lkl = loaded[kind]
     assert list(lkl.get_lmax()) == EXPECTED_LMAX[kind]
@@ -103,7 +103,7 @@ def test_plik_default_nuisance_values():
     assert default_nuisance("lowl_TT") == {"A_planck": 1.0}
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", CMB_KINDS)  # lensing: test_lensing.py
 def test_self_check_matches_clipy(kind, mock_paths, loaded, fiducial):
     """check_param is the fiducial + default nuisances; clipy gives check_value on it."""
     path = mock_paths[kind]
@@ -115,7 +115,7 @@ def test_self_check_matches_clipy(kind, mock_paths, loaded, fiducial):
     )
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", CMB_KINDS)  # lensing: test_lensing.py
 def test_chi2_at_fiducial_is_realistic(kind, loaded, fiducial):
     """-2 logL at the fiducial is a chi2 draw with about one unit per data point."""
     loglike = float(loaded[kind](fiducial_vector(kind, fiducial, default_nuisance(kind))))
@@ -123,7 +123,7 @@ def test_chi2_at_fiducial_is_realistic(kind, loaded, fiducial):
     assert abs(-2 * loglike - n) < 6 * np.sqrt(2 * n)
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", CMB_KINDS)  # lensing: test_lensing.py
 def test_same_seed_identical_files_other_seed_other_data(kind, mock_paths, tmp_path):
     first = file_bytes(mock_paths[kind])
     again = file_bytes(write_mock(kind, tmp_path / "same", seed=1))

@@ -1,0 +1,144 @@
+"""Check an install of the real Planck 2018 files against the published χ² at the best fit.
+
+:func:`validate` evaluates each installed Planck 2018 likelihood at the Planck 2018 best fit
+(TT,TE,EE+lowE+lensing; the parameter and nuisance values of Cobaya's regression test), with
+lensed spectra from CLASS, and compares χ² = −2 logL with the values Cobaya's test suite
+publishes for that point: low-l TT 23.16, plik TTTEEE 2344.75, plik_lite TTTEEE 584.24.
+Cobaya allows 0.11 with CAMB and 0.4 more with CLASS, hence :data:`TOLERANCE` = 0.5.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .install import PLANCK_2018
+from .units import T_CMB_FIRAS
+
+#: Largest |χ² − published| counted as a pass.
+TOLERANCE = 0.5
+#: Planck 2018 best-fit values of the nuisance parameters (Cobaya's regression test); the
+#: parameters not listed take the fixed values of ``planck/HighlTTTEEE.yaml``.
+BEST_FIT_NUISANCE = {
+    "A_planck": 1.00044,
+    "A_cib_217": 46.1, "xi_sz_cib": 0.66, "A_sz": 7.08, "ps_A_100_100": 248.2,
+    "ps_A_143_143": 50.7, "ps_A_143_217": 53.3, "ps_A_217_217": 121.9, "ksz_norm": 0.0,
+    "gal545_A_100": 8.80, "gal545_A_143": 11.01, "gal545_A_143_217": 20.16, "gal545_A_217": 95.5,
+    "galf_TE_A_100": 0.1138, "galf_TE_A_100_143": 0.1346, "galf_TE_A_100_217": 0.479,
+    "galf_TE_A_143": 0.225, "galf_TE_A_143_217": 0.665, "galf_TE_A_217": 2.082,
+    "calib_100T": 0.99974, "calib_217T": 0.99819,
+}  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """A published value: Cobaya class name, file (relative to the data directory), χ²."""
+
+    name: str
+    clik_file: str
+    chi2: float
+
+
+#: The published χ² at the best fit (planck-reference; Cobaya 3.6.2's test values).
+REFERENCES = (
+    Reference("LowlTT", PLANCK_2018.required[0], 23.16),
+    Reference("HighlTTTEEE", PLANCK_2018.required[1], 2344.75),
+    Reference("HighlTTTEEELite", PLANCK_2018.required[2], 584.24),
+)
+
+
+@dataclasses.dataclass
+class Check:
+    """One row of the validation: ``loglike``/``chi2`` are None when the file is missing."""
+
+    reference: Reference
+    path: Path
+    loglike: float | None = None
+
+    @property
+    def chi2(self) -> float | None:
+        """−2 logL, or None when not evaluated."""
+        return None if self.loglike is None else -2 * self.loglike
+
+    @property
+    def passed(self) -> bool | None:
+        """|χ² − published| <= TOLERANCE; None when the file is missing."""
+        return None if self.chi2 is None else abs(self.chi2 - self.reference.chi2) <= TOLERANCE
+
+
+def best_fit_nuisance() -> dict[str, float]:
+    """All 47 plik nuisance values at the best fit (fixed ones from ``HighlTTTEEE.yaml``)."""
+    defaults = yaml.safe_load((Path(__file__).parent / "planck" / "HighlTTTEEE.yaml").read_text())
+    fixed = {k: float(v) for k, v in defaults["params"].items() if isinstance(v, int | float)}
+    return {**fixed, **BEST_FIT_NUISANCE}
+
+
+def class_spectra(lmax: int = 2508) -> dict[str, np.ndarray]:
+    """Lensed C_ell (dimensionless ΔT/T, from ell = 0) from CLASS at the Planck 2018 best fit.
+
+    Same cosmology and settings as the shipped fiducial
+    (:mod:`cobaya_plugins.data.make_fiducial`): H0 = 67.32 (CLASS takes H0, not θ_MC), one
+    massive neutrino of 0.06 eV, HMcode lensing — as Cobaya's CLASS regression test.
+    """
+    from classy import Class
+
+    from .data.make_fiducial import CLASS_SETTINGS, PLANCK_2018_BESTFIT
+
+    cosmo = Class()
+    cosmo.set({**PLANCK_2018_BESTFIT, **CLASS_SETTINGS})
+    try:
+        cosmo.compute()
+        cls = cosmo.lensed_cl(lmax)
+        return {k: np.array(cls[k]) for k in ("tt", "ee", "bb", "te")}
+    finally:
+        cosmo.struct_cleanup()
+        cosmo.empty()
+
+
+def validate(
+    directory: str | os.PathLike,
+    cls: Mapping[str, np.ndarray] | None = None,
+    log: Callable[[str], None] = print,
+) -> list[Check]:
+    """Evaluate the Planck 2018 files found under ``directory`` at the best fit.
+
+    ``cls``: dimensionless lensed spectra from ell = 0 (default: computed with CLASS, about a
+    minute). Missing files give rows with ``loglike=None``. Returns the rows in
+    :data:`REFERENCES` order.
+    """
+    from .clik import open_clik
+
+    directory = Path(directory)
+    checks = [Check(ref, directory / ref.clik_file) for ref in REFERENCES]
+    present = [c for c in checks if c.path.exists()]
+    if not present:
+        return checks
+    if cls is None:
+        log("computing the best-fit spectra with CLASS ...")
+        cls = class_spectra()
+    nuisance = best_fit_nuisance()
+    for check in present:
+        lkl = open_clik(check.path)
+        values = {n: nuisance[n] for n in lkl.nuisance_names}
+        check.loglike = lkl.loglike(cls, values, units="dimensionless", T_cmb=T_CMB_FIRAS)
+    return checks
+
+
+def format_checks(checks: list[Check]) -> str:
+    """The validation table: class, logL, χ², published χ², difference, PASS/FAIL."""
+    lines = [f"{'likelihood':<16} {'logL':>10} {'chi2':>9} {'published':>9} {'diff':>7}  "
+             f"result (tolerance {TOLERANCE})"]  # fmt: skip
+    for c in checks:
+        if c.loglike is None:
+            lines.append(f"{c.reference.name:<16} {'':>10} {'':>9} {c.reference.chi2:>9.2f} "
+                         f"{'':>7}  not installed ({c.path})")  # fmt: skip
+            continue
+        diff = c.chi2 - c.reference.chi2
+        lines.append(f"{c.reference.name:<16} {c.loglike:>10.2f} {c.chi2:>9.2f} "
+                     f"{c.reference.chi2:>9.2f} {diff:>+7.2f}  {'PASS' if c.passed else 'FAIL'}")
+    return "\n".join(lines)
