@@ -2,8 +2,8 @@
 
 References: the public ``clipy`` module imported on numpy (CLIPY_NOJAX=1, set by conftest) — an
 independent load of the installed package, not our private copies — and central finite
-differences of the logL itself. Budget: about 1.5 min (JAX compiles each mock file once per
-session: ~20 s for plik on 2 cores), so the module is marked slow.
+differences of the logL itself. Budget: 2.5-3 min on 2 shared cores (JAX loads and compiles
+each mock file once per session: 30-60 s for plik), so the module is marked slow.
 """
 
 import os
