@@ -16,8 +16,10 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PY) -m pip install --progress-bar off -e .
 	touch $@
 
+# Tests also need JAX (the jax backend, gradients) and MPI: the `mpi` extra brings MPICH and mpi4py
+# as PyPI wheels, so `$(VENV)/bin/mpirun -n 2 $(VENV)/bin/cobaya-run YAML` works with no system MPI.
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(PY) -m pip install --progress-bar off -e '.[test,featviz]'
+	$(PY) -m pip install --progress-bar off -e '.[test,featviz,jax,mpi]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -41,6 +43,7 @@ lint: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(PY) bench/bench_clik.py
 	$(PY) bench/bench_mock.py
+	$(PY) bench/bench_speed.py
 
 bench-featviz: $(VENV)/.installed-test
 	$(PY) bench/bench_featviz.py

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .clikdata import read_array, read_mdb
+from .clipy_loader import INSTALL_HINT, jax_available, load_clipy
 from .threads import BlasThreads
 from .units import (
     T_CMB_FIRAS,
@@ -40,8 +41,9 @@ from .units import (
 )
 from .vector import CMB_SPECTRA, LENSING_SPECTRA, CallVector
 
-#: Backend names: ``auto`` picks the compiled Planck clik when importable, else clipy.
-BACKENDS = ("auto", "clik", "clipy")
+#: Backend names: ``auto`` picks the compiled Planck clik when importable, else clipy (numpy);
+#: ``jax`` is clipy's JAX path, jit-compiled, with gradients (only when asked for).
+BACKENDS = ("auto", "clik", "clipy", "jax")
 
 #: clik reports a point outside its validity range with a value at or below this.
 CLIK_OUTSIDE = -1e30
@@ -111,17 +113,12 @@ def find_compiled_clik() -> ModuleType | None:
 
 
 def import_clipy(nojax: bool = True) -> ModuleType:
-    """Import clipy (pure-python clik). ``nojax=True`` sets ``CLIPY_NOJAX=1`` first (numpy path)."""
-    if nojax:
-        os.environ.setdefault("CLIPY_NOJAX", "1")
+    """clipy (pure-python clik) on numpy (``nojax=True``) or on JAX, whatever ``CLIPY_NOJAX``
+    says: a private copy per mode (see :mod:`cobaya_plugins.clipy_loader`)."""
     try:
-        import clipy
-        import scipy  # noqa: F401 - clipy's numpy path needs it but does not declare it
+        return load_clipy(jax=not nojax)
     except ImportError as exc:
-        raise ImportError(
-            f"Could not import clipy ({exc}). Install it with `pip install clipy-like scipy`."
-        ) from exc
-    return clipy
+        raise ImportError(f"Could not import clipy ({exc})") from exc
 
 
 def check_backend(backend: str) -> str:
@@ -137,6 +134,11 @@ def check_backend(backend: str) -> str:
         raise ImportError(
             "The backend 'clik' needs the compiled Planck clik module, which is not importable "
             "(PyPI's 'clik' is an unrelated package); use the backend 'clipy' or 'auto'."
+        )
+    if backend == "jax" and not jax_available():
+        raise ImportError(
+            f"The backend 'jax' needs jax and clipy, which are not both installed. "
+            f"{INSTALL_HINT[True]} Or use the backend 'auto' (numpy)."
         )
     if backend == "auto":
         return "clik" if compiled else "clipy"
@@ -228,8 +230,13 @@ def _incomplete(path: Path, lkl_type: str, exc: OSError) -> ValueError:
 
 
 def _open_backend(path: Path, backend: str) -> Any:
-    """Open ``path`` with ``backend`` (``clik`` or ``clipy``); the backend's likelihood object."""
+    """Open ``path`` with ``backend`` (``clik``, ``clipy`` or ``jax``); the backend's likelihood
+    object."""
     is_lensing = (path / "clik_lensing").is_dir()
+    if backend == "jax":
+        from .jax_backend import JaxClik
+
+        return JaxClik(path)
     if backend == "clik":
         compiled = find_compiled_clik()
         return (compiled.clik_lensing if is_lensing else compiled.clik)(str(path))
@@ -288,8 +295,8 @@ def _load(path: Path, backend: str) -> _LoadedFile:
 class ClikLikelihood:
     """One ``.clik`` file ready to evaluate (use :func:`open_clik` to get one).
 
-    Attributes: ``path`` (absolute Path), ``backend`` (``"clik"`` or ``"clipy"``), ``lmax``
-    (dict of used spectra to lmax, e.g. ``{"tt": 2508, "ee": 2508, "te": 2508}``),
+    Attributes: ``path`` (absolute Path), ``backend`` (``"clik"``, ``"clipy"`` or ``"jax"``),
+    ``lmax`` (dict of used spectra to lmax, e.g. ``{"tt": 2508, "ee": 2508, "te": 2508}``),
     ``nuisance_names`` (tuple, the file's order), ``self_check`` (:class:`SelfCheck` or None),
     ``is_lensing``, ``lkl_type`` (e.g. ``"smica"``, see :data:`LKL_TYPES`), ``blas_threads``
     (BLAS threads during a clik call, default 1; None leaves BLAS alone — see
@@ -305,7 +312,7 @@ class ClikLikelihood:
         self._warned_units = False
 
     path = property(lambda self: self._file.path, doc="Absolute path of the .clik directory.")
-    backend = property(lambda self: self._file.backend, doc="``clik`` or ``clipy``.")
+    backend = property(lambda self: self._file.backend, doc="``clik``, ``clipy`` or ``jax``.")
     lmax = property(lambda self: self._file.lmax, doc="Used spectra -> lmax, clik order.")
     nuisance_names = property(
         lambda self: self._file.nuisance_names, doc="Nuisance parameter names, file order."
@@ -421,6 +428,44 @@ class ClikLikelihood:
             )
         return diagnosis
 
+    def loglike_and_grad(
+        self,
+        cls: Mapping[str, np.ndarray],
+        nuisance: Mapping[str, float],
+        units: str = "muK2",
+        ell_factor: bool = False,
+        T_cmb: float = T_CMB_FIRAS,
+        strict: bool = True,
+        unit_check: str = "error",
+    ) -> tuple[float, dict[str, np.ndarray], dict[str, float]]:
+        """``(logL, dcls, dnuisance)``: :meth:`loglike` and its gradient (JAX backend only).
+
+        Same arguments as :meth:`loglike`. ``dcls[name]`` is d logL / d ``cls[name]`` in the
+        units passed (per µK², K² or (ΔT/T)², per D_ell if ``ell_factor``), an array from ell = 0
+        of the length passed, zero where clik does not use the entry (ell < lmin, beyond lmax,
+        spectra the file does not use); ``dnuisance`` maps each nuisance name to
+        d logL / d value. Where logL is -inf (NaN/inf spectra, clik's "outside") the gradients
+        are NaN. Raises ``NotImplementedError`` on the ``clik`` and ``clipy`` backends.
+        """
+        if self.backend != "jax":
+            raise NotImplementedError(
+                f"Gradients need the JAX backend; this likelihood was opened with backend "
+                f"{self.backend!r}. Open it with open_clik({str(self.path)!r}, backend='jax')."
+            )
+        from .jax_backend import split_gradient
+
+        if not self._vector.fill(cls, nuisance, units, ell_factor, T_cmb, strict):
+            value, grad = -math.inf, np.full(self.vector_size, np.nan)
+        else:
+            if unit_check != "off":
+                self.check_units(cls, units, ell_factor, T_cmb, unit_check)
+            with self._blas:
+                value, grad = self._file.lkl.value_and_grad(self._vector.buffer)
+            if math.isnan(value) or value <= CLIK_OUTSIDE:
+                value, grad = -math.inf, np.full(self.vector_size, np.nan)
+        dcls, dnuisance = split_gradient(self._vector, grad, cls, units, ell_factor, T_cmb)
+        return value, dcls, dnuisance
+
     def loglike_vector(self, vector: np.ndarray) -> float:
         """log-likelihood for a raw clik call vector (shape (:attr:`vector_size`,))."""
         with self._blas:
@@ -435,7 +480,9 @@ def open_clik(path: str | os.PathLike, backend: str = "auto") -> ClikLikelihood:
 
     The file is loaded once per resolved path and backend; later calls share it (see the module
     docstring for the sharing rules). ``backend``: ``"auto"`` (the compiled Planck clik module
-    when importable, else clipy), ``"clik"`` or ``"clipy"``. Raises ``FileNotFoundError`` or
-    ``ValueError`` naming the full path for missing, malformed or incomplete files.
+    when importable, else clipy on numpy), ``"clik"``, ``"clipy"`` or ``"jax"`` (clipy's JAX
+    path, jit-compiled at load; needed for :meth:`ClikLikelihood.loglike_and_grad`). Raises
+    ``FileNotFoundError`` or ``ValueError`` naming the full path for missing, malformed or
+    incomplete files.
     """
     return ClikLikelihood(path, backend)

@@ -52,9 +52,14 @@ def call_vector(
 
 
 def clipy_loglike(path: Path, vector: np.ndarray) -> float:
-    """Load ``path`` with clipy (its printout silenced) and return the loglike of ``vector``."""
-    import clipy
+    """Load ``path`` with clipy's numpy path (its printout silenced); the loglike of ``vector``.
 
+    clipy is loaded through :func:`cobaya_plugins.clipy_loader.load_clipy`, so the writer works
+    whether or not jax is installed and whatever ``CLIPY_NOJAX`` says.
+    """
+    from ..clipy_loader import load_clipy
+
+    clipy = load_clipy(jax=False)
     with contextlib.redirect_stdout(io.StringIO()):
         likelihood = clipy.clik(str(path))
         value = likelihood(np.asarray(vector, dtype=float))

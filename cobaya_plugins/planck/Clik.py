@@ -46,7 +46,7 @@ class Clik(Likelihood):
 
     Options (see ``Clik.yaml``): ``clik_file`` (absolute, or relative to ``path``, the working
     directory, or ``<packages_path>/data/planck_2018``), ``path``, ``backend``
-    (``auto | clik | clipy``), ``unit_check`` and ``self_check`` (``error | warn | off``),
+    (``auto | clik | clipy | jax``), ``unit_check`` and ``self_check`` (``error | warn | off``),
     ``blas_threads``. Every nuisance parameter of the file must be defined in the ``params``
     block (missing and unexpected names are listed in the error, with "did you mean").
     Spectra are requested as C_ell in FIRAS µK² (``get_Cl(units="FIRASmuK2")``); TB and EB are
@@ -96,6 +96,13 @@ class Clik(Likelihood):
         try:
             check_backend(self.backend)
         except ImportError:
+            if self.backend == "jax":
+                raise LoggedError(
+                    self.log,
+                    f"{self.get_name()}: `backend: jax` needs jax, which is not installed in "
+                    "this Python: `pip install 'cobaya-planck-clik[jax]'` (or `pip install "
+                    "jax`), or use `backend: auto`.",
+                ) from None
             raise LoggedError(
                 self.log,
                 f"{self.get_name()}: `backend: clik` needs the compiled Planck clik module, which "

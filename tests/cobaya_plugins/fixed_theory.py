@@ -4,6 +4,8 @@ Importable as ``fixed_theory.FixedCls`` when this directory is on the Python pat
 that run ``cobaya-run`` in a subprocess set PYTHONPATH).
 """
 
+import time
+
 import numpy as np
 from cobaya.theory import Theory
 
@@ -33,3 +35,15 @@ class FixedCls(Theory):
 
     def get_can_provide(self):
         return ["Cl"]
+
+
+class SlowFixedCls(FixedCls):
+    """FixedCls that takes ``seconds`` per evaluation and declares speed 1 (a CLASS-like theory:
+    one evaluation per second), for the fast/slow oversampling test."""
+
+    seconds = 0.05
+    speed = 1
+
+    def calculate(self, state, want_derived=True, **params_values):
+        time.sleep(self.seconds)
+        super().calculate(state, want_derived, **params_values)
