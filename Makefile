@@ -17,7 +17,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(PY) -m pip install --progress-bar off -e '.[test,featviz]'
+	$(PY) -m pip install --progress-bar off -e '.[test,featviz,emulator]'
 	touch $@
 
 install: $(VENV)/.installed
