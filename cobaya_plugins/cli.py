@@ -1,4 +1,4 @@
-"""Command line: ``python -m cobaya_plugins info FILE`` and ``... mock KIND OUTDIR``."""
+"""Command line: ``python -m cobaya_plugins info|mock|triangle|emulator-check ...``."""
 
 from __future__ import annotations
 
@@ -36,8 +36,23 @@ def _mock(args: argparse.Namespace) -> int:
 def _triangle(args: argparse.Namespace) -> int:
     from .plots import triangle_plot
 
-    out = triangle_plot(args.chain_root, args.out, params=args.params, burn_in=args.burn_in)
+    markers = None
+    if args.mark_truth:
+        from .fiducial import fiducial_parameters
+
+        markers = fiducial_parameters()
+    out = triangle_plot(
+        args.chain_root, args.out, params=args.params, burn_in=args.burn_in, markers=markers
+    )
     print(f"wrote {out}")
+    return 0
+
+
+def _emulator_check(args: argparse.Namespace) -> int:
+    from .emulator_check import format_report, run_check
+
+    report = run_check(args.n, args.settings, seed=args.seed, mock_dir=args.mock_dir)
+    print(format_report(report))
     return 0
 
 
@@ -72,7 +87,24 @@ def build_parser() -> argparse.ArgumentParser:
         "non-nuisance parameters)"
     )
     tri.add_argument("--burn-in", type=float, default=0.3, help="fraction of each chain to skip")
+    tri.add_argument(
+        "--mark-truth", action="store_true",
+        help="mark the true values of the mock data (the shipped fiducial's parameters)",
+    )  # fmt: skip
     tri.set_defaults(func=_triangle)
+    from .emulator_check import CLASS_SETTINGS
+
+    check = sub.add_parser(
+        "emulator-check", help="CosmoPower emulator vs CLASS: Δχ² on the mocks, ΔC_ell/σ_cv"
+    )
+    check.add_argument("--n", type=int, default=20, help="points (the best fit + n-1 draws)")
+    check.add_argument(
+        "--settings", nargs="+", default=["matched"], choices=list(CLASS_SETTINGS),
+        help="CLASS settings to compare with (default: matched = the emulator's training)",
+    )  # fmt: skip
+    check.add_argument("--seed", type=int, default=0, help="seed of the random points")
+    check.add_argument("--mock-dir", default=None, help="where the mock files are (or go)")
+    check.set_defaults(func=_emulator_check)
     return parser
 
 

@@ -52,8 +52,14 @@ def call_vector(
 
 
 def clipy_loglike(path: Path, vector: np.ndarray) -> float:
-    """Load ``path`` with clipy (its printout silenced) and return the loglike of ``vector``."""
-    import clipy
+    """Load ``path`` with clipy (its printout silenced) and return the loglike of ``vector``.
+
+    clipy is imported on its numpy path (``CLIPY_NOJAX=1``), as everywhere in this package: with
+    JAX installed (e.g. by the ``emulator`` extra) its JAX path cannot read these files.
+    """
+    from ..clik import import_clipy
+
+    clipy = import_clipy()
 
     with contextlib.redirect_stdout(io.StringIO()):
         likelihood = clipy.clik(str(path))
