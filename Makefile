@@ -48,9 +48,12 @@ test: $(VENV)/.installed-test
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 
+# bench_emulator.py runs the two emulator chains to convergence (minutes for plik_lite, longer
+# for the full plik: see docs/emulator.md)
 bench: $(VENV)/.installed-test
 	$(PY) bench/bench_clik.py
 	$(PY) bench/bench_mock.py
+	$(PY) bench/bench_emulator.py
 
 bench-featviz: $(VENV)/.installed-test
 	$(PY) bench/bench_featviz.py

@@ -415,3 +415,106 @@ def short_chain_info(mock_paths, output, max_samples):
         "output": str(output),
         "force": True,
     }
+
+
+# --- importance reweighting with CLASS (Cobaya's post) ------------------------------------------
+
+#: CLASS settings of the reweighting test: the emulator's training physics (the fastest CLASS).
+REWEIGHT_CLASS = {"N_ur": 3.046, "N_ncdm": 0, "non_linear": "none"}
+LIKES = {
+    "lowl_TT": "cobaya_plugins.planck.LowlTT",
+    "highl_TTTEEE_lite": "cobaya_plugins.planck.HighlTTTEEELite",
+}
+
+
+def read_chain(path: Path) -> dict[str, np.ndarray]:
+    """A Cobaya chain text file as {column name: values}."""
+    names = path.read_text().splitlines()[0].lstrip("#").split()
+    table = np.loadtxt(path, ndmin=2)
+    return {name: table[:, i] for i, name in enumerate(names)}
+
+
+def independent_loglikes(point: dict, mock_paths: dict) -> tuple[float, float]:
+    """(logL with CLASS, logL with the emulator) summed over LIKES, computed without Cobaya."""
+    from classy import Class
+
+    from cobaya_plugins.clik import open_clik
+
+    x = {
+        "omega_b": point["omega_b"],
+        "omega_cdm": point["omega_cdm"],
+        "h": point["H0"] / 100,
+        "tau_reio": point["tau_reio"],
+        "n_s": point["n_s"],
+        "ln10^{10}A_s": point["logA"],
+    }
+    emulated = CMBEmulator(["tt", "te", "ee"])(x)
+    cosmo = Class()
+    cosmo.set(
+        {
+            "output": "tCl,pCl,lCl",
+            "lensing": "yes",
+            "l_max_scalars": LMAX,
+            **REWEIGHT_CLASS,
+            "omega_b": point["omega_b"],
+            "omega_cdm": point["omega_cdm"],
+            "H0": point["H0"],
+            "tau_reio": point["tau_reio"],
+            "n_s": point["n_s"],
+            "A_s": 1e-10 * math.exp(point["logA"]),
+        }
+    )
+    cosmo.compute()
+    computed = cosmo.lensed_cl(LMAX)
+    cosmo.struct_cleanup()
+    cosmo.empty()
+    totals = []
+    for cls in (computed, emulated):
+        total = 0.0
+        for kind in LIKES:
+            lkl = open_clik(mock_paths[kind])
+            total += lkl.loglike(cls, {"A_planck": point["A_planck"]}, units="dimensionless")
+        totals.append(total)
+    return totals[0], totals[1]
+
+
+@pytest.mark.slow
+def test_reweighting_with_class_weights_are_exp_delta_loglike(mock_paths, tmp_path):
+    """An emulator chain post-processed by Cobaya with CLASS instead of the emulator: each point's
+    weight changes by exp(logL_CLASS − logL_emulator) (up to one overall constant), checked with
+    CLASS and the likelihoods called directly."""
+    from cobaya.post import post
+    from cobaya.run import run
+
+    root = tmp_path / "chain"
+    run(short_chain_info(mock_paths, root, max_samples=3))
+    post(
+        {
+            "output": str(root),
+            "post": {
+                "suffix": "classy",
+                "remove": {"theory": [THEORY], "likelihood": list(LIKES.values())},
+                "add": {
+                    "theory": {"classy": {"extra_args": dict(REWEIGHT_CLASS)}},
+                    "likelihood": {
+                        name: {"clik_file": str(mock_paths[kind])} for kind, name in LIKES.items()
+                    },
+                },
+            },
+        }
+    )
+    before = read_chain(tmp_path / "chain.1.txt")
+    after = read_chain(tmp_path / "chain.post.classy.1.txt")
+    assert len(after["weight"]) == len(before["weight"]) >= 2
+    ratios = []
+    for i in range(len(before["weight"])):
+        point = {p: before[p][i] for p in ("omega_b", "omega_cdm", "H0", "tau_reio", "n_s")}
+        point.update(logA=before["logA"][i], A_planck=1.0)
+        assert after["H0"][i] == point["H0"]
+        logl_class, logl_emulator = independent_loglikes(point, mock_paths)
+        # the emulator chain's and the post-processed chain's chi2 are these log-likelihoods
+        assert before["chi2"][i] == pytest.approx(-2 * logl_emulator, abs=1e-6)
+        assert after["chi2"][i] == pytest.approx(-2 * logl_class, abs=1e-6)
+        weight_ratio = after["weight"][i] / before["weight"][i]
+        ratios.append(weight_ratio / math.exp(logl_class - logl_emulator))
+    np.testing.assert_allclose(ratios, ratios[0], rtol=1e-6)
