@@ -15,7 +15,7 @@ Inputs (Cobaya names, sampled or fixed): ``omega_b``, ``omega_cdm``, ``H0`` or `
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from numbers import Real
 
 import numpy as np
@@ -27,7 +27,7 @@ from .cobaya_cls import serve_cls
 from .errors import reject_point
 
 #: Accepted Cobaya names for each emulator input, and the conversion to the emulator's input.
-INPUT_NAMES: dict[str, dict[str, object]] = {
+INPUT_NAMES: dict[str, dict[str, Callable[[float], float]]] = {
     "omega_b": {"omega_b": float},
     "omega_cdm": {"omega_cdm": float},
     "h": {"h": float, "H0": lambda H0: H0 / 100},
@@ -132,12 +132,19 @@ class CosmoPower(Theory):
         given = list(self.input_params)
         for emulator_name, names in INPUT_NAMES.items():
             found = [p for p in names if p in given]
-            if len(found) != 1:
-                what = "none" if not found else f"{found}"
+            if not found:
                 raise LoggedError(
                     self.log,
                     f"{self.get_name()} needs exactly one of {list(names)} in 'params' "
-                    f"(sampled with a 'prior', or fixed with a 'value'); found {what}.",
+                    "(sampled with a 'prior', or fixed with a 'value'); found none.",
+                )
+            if len(found) > 1:
+                raise LoggedError(
+                    self.log,
+                    f"{self.get_name()} needs exactly one of {list(names)} in 'params'; found "
+                    f"{found}. If one is computed from the other (e.g. A_s: \"lambda logA: "
+                    "1e-10*np.exp(logA)\"), give the other 'drop: true' so that it does not "
+                    "reach the theory.",
                 )
             self._inputs[emulator_name] = found[0]
         both = [p for p in self.output_params if p in given]

@@ -203,7 +203,8 @@ def test_derived_parameters_from_h_and_as():
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"h": 0.7}, r"exactly one of \['h', 'H0'\].*found \['h', 'H0'\]"),
+        ({"h": 0.7}, r"exactly one of \['h', 'H0'\].*found \['h', 'H0'\]. If one is computed"),
+        ({"A_s": 2e-9}, r"\['logA', 'A_s', 'As'\].*found \['logA', 'A_s'\].*'drop: true'"),
         ({"n_s": None}, r"exactly one of \['n_s'\].*found none"),
     ],
 )
