@@ -372,7 +372,7 @@ def test_short_chain(mock_paths, tmp_path):
     """A short cobaya-run MCMC of the six LCDM parameters on the mock lowl TT + plik_lite."""
     from cobaya.run import run
 
-    info = short_chain_info(mock_paths, tmp_path / "chain", max_samples=150)
+    info = short_chain_info(mock_paths, tmp_path / "chain", max_samples=60)
     _, sampler = run(info)
     samples = sampler.products()["sample"]
     assert len(samples) > 10
@@ -488,7 +488,7 @@ def test_reweighting_with_class_weights_are_exp_delta_loglike(mock_paths, tmp_pa
     from cobaya.run import run
 
     root = tmp_path / "chain"
-    run(short_chain_info(mock_paths, root, max_samples=3))
+    run(short_chain_info(mock_paths, root, max_samples=2))
     post(
         {
             "output": str(root),
