@@ -1,4 +1,4 @@
-r"""Cobaya theory serving lensed CMB spectra from the CosmoPower emulators (about a millisecond).
+r"""Cobaya theory serving lensed CMB spectra from the CosmoPower emulators (milliseconds per point).
 
 :class:`CosmoPower` replaces CLASS or CAMB for flat ΛCDM: it evaluates the trained networks shipped
 in the ``cosmopower-jax`` wheel (:mod:`cobaya_plugins.emulator`) and serves TT, TE, EE and φφ

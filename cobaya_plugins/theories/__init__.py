@@ -6,7 +6,7 @@
     Cobaya's classy for modified CLASS builds, with extra inputs/derived parameters and a
     post-processing function (``cobaya_plugins.theories.ModifiedClassy``).
 :class:`CosmoPower`
-    Lensed CMB spectra from the CosmoPower neural emulators, about a millisecond per point
+    Lensed CMB spectra from the CosmoPower neural emulators, milliseconds per point
     (``cobaya_plugins.theories.CosmoPower``; needs the optional extra ``emulator``).
 """
 
