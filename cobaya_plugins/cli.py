@@ -51,7 +51,10 @@ def _triangle(args: argparse.Namespace) -> int:
 def _emulator_check(args: argparse.Namespace) -> int:
     from .emulator_check import format_report, run_check
 
-    report = run_check(args.n, args.settings, seed=args.seed, mock_dir=args.mock_dir)
+    covmat = None if args.covmat.lower() == "none" else args.covmat
+    report = run_check(
+        args.n, args.settings, seed=args.seed, mock_dir=args.mock_dir, covmat=covmat
+    )
     print(format_report(report))
     return 0
 
@@ -92,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="mark the true values of the mock data (the shipped fiducial's parameters)",
     )  # fmt: skip
     tri.set_defaults(func=_triangle)
-    from .emulator_check import CLASS_SETTINGS
+    from .emulator_check import CLASS_SETTINGS, DEFAULT_COVMAT
 
     check = sub.add_parser(
         "emulator-check", help="CosmoPower emulator vs CLASS: Δχ² on the mocks, ΔC_ell/σ_cv"
@@ -104,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     check.add_argument("--seed", type=int, default=0, help="seed of the random points")
     check.add_argument("--mock-dir", default=None, help="where the mock files are (or go)")
+    check.add_argument(
+        "--covmat", default=DEFAULT_COVMAT,
+        help="Cobaya covmat the points are drawn with (default: %(default)s, relative to the "
+        "working directory); 'none': Planck's 68%% errors, uncorrelated",
+    )  # fmt: skip
     check.set_defaults(func=_emulator_check)
     return parser
 

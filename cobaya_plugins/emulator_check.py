@@ -2,7 +2,9 @@
 
 ``python -m cobaya_plugins emulator-check [--n 20] [--settings matched planck]`` draws ``n``
 points around the Planck 2018 best fit (point 0 is the best fit itself, the others Gaussian with
-Planck 2018's 68% errors), computes the lensed spectra with the emulator
+a posterior covariance: a Cobaya covmat file, by default the shipped
+``yaml_examples/lcdm_emulator_mock_lite.covmat``, or without one Planck 2018's 68% errors,
+uncorrelated), computes the lensed spectra with the emulator
 (:class:`cobaya_plugins.emulator.CMBEmulator`) and with CLASS (classy) under the named
 :data:`CLASS_SETTINGS`, and reports
 
@@ -60,16 +62,56 @@ PLANCK_2018_SIGMA = {
 PP_LMAX = 2000
 
 
-def draw_points(n: int, seed: int = 0) -> list[dict[str, float]]:
-    """``n`` points (emulator input names): the best fit, then Gaussian draws (Planck's errors)."""
+#: Cobaya parameter names of a covmat -> (emulator input, factor).
+_COVMAT_NAMES = {
+    "omega_b": ("omega_b", 1.0),
+    "omega_cdm": ("omega_cdm", 1.0),
+    "H0": ("h", 0.01),
+    "h": ("h", 1.0),
+    "tau_reio": ("tau_reio", 1.0),
+    "n_s": ("n_s", 1.0),
+    "logA": ("ln10^{10}A_s", 1.0),
+}
+
+#: The shipped proposal covariance of the demo chain (relative to the repository root).
+DEFAULT_COVMAT = "yaml_examples/lcdm_emulator_mock_lite.covmat"
+
+
+def read_covmat(path: str | os.PathLike) -> np.ndarray:
+    """6×6 covariance of the emulator inputs (:data:`INPUTS` order) from a Cobaya covmat file.
+
+    The file's first line names its parameters (``# omega_b omega_cdm H0 ...``); it must have the
+    six ΛCDM ones in Cobaya names (``H0`` or ``h``, ``logA``); others are ignored.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"covmat file not found: {path} (give --covmat none for none).")
+    names = path.read_text().splitlines()[0].lstrip("#").split()
+    matrix = np.loadtxt(path, ndmin=2)
+    index, factor = {}, {}
+    for i, name in enumerate(names):
+        if name in _COVMAT_NAMES:
+            target, scale = _COVMAT_NAMES[name]
+            index[target], factor[target] = i, scale
+    missing = [p for p in INPUTS if p not in index]
+    if missing:
+        raise ValueError(f"{path} lacks the parameters for {missing}; it has {names}.")
+    rows = [index[p] for p in INPUTS]
+    scale = np.array([factor[p] for p in INPUTS])
+    return matrix[np.ix_(rows, rows)] * np.outer(scale, scale)
+
+
+def draw_points(n: int, seed: int = 0, cov: np.ndarray | None = None) -> list[dict[str, float]]:
+    """``n`` points (emulator input names): the best fit, then Gaussian draws around it with
+    covariance ``cov`` (6×6, :data:`INPUTS` order), or Planck's 68% errors uncorrelated."""
     if n < 1:
         raise ValueError(f"n must be at least 1 (the best fit), got {n}.")
+    if cov is None:
+        cov = np.diag([PLANCK_2018_SIGMA[p] ** 2 for p in INPUTS])
     rng = np.random.default_rng(seed)
-    points = [dict(BESTFIT)]
-    for _ in range(n - 1):
-        draw = dict(zip(INPUTS, rng.standard_normal(len(INPUTS)), strict=True))
-        points.append({p: BESTFIT[p] + PLANCK_2018_SIGMA[p] * draw[p] for p in INPUTS})
-    return points
+    mean = np.array([BESTFIT[p] for p in INPUTS])
+    draws = rng.multivariate_normal(mean, cov, size=n - 1)
+    return [dict(BESTFIT)] + [dict(zip(INPUTS, map(float, d), strict=True)) for d in draws]
 
 
 def class_spectra(point: Mapping[str, float], settings: Mapping[str, float | str]) -> dict:
@@ -134,23 +176,30 @@ def run_check(
     settings: Sequence[str] = ("matched",),
     seed: int = 0,
     mock_dir: str | os.PathLike | None = None,
+    covmat: str | os.PathLike | None = None,
 ) -> dict:
     """Compare emulator and CLASS at ``n`` points for each named settings; returns the report.
 
-    Report: ``{"n", "emulator_ms", "settings": {name: {"class_s", "dchi2": {kind: array (n,)},
-    "cv": {spectrum: array (n,)}}}}`` (point 0 is the best fit).
+    ``covmat``: Cobaya covmat file the points are drawn with (None: Planck's errors, uncorrelated).
+    Report: ``{"n", "covmat", "emulator_ms", "settings": {name: {"class_s", "dchi2": {kind:
+    array (n,)}, "cv": {spectrum: array (n,)}}}}`` (point 0 is the best fit).
     """
     from .mock import default_nuisance
 
     unknown = [s for s in settings if s not in CLASS_SETTINGS]
     if unknown:
         raise ValueError(f"Unknown CLASS settings {unknown}; choose from {list(CLASS_SETTINGS)}.")
-    points = draw_points(n, seed)
+    points = draw_points(n, seed, read_covmat(covmat) if covmat else None)
     likelihoods = _mock_likelihoods(mock_dir)
     emulator = CMBEmulator()
     start = time.perf_counter()
     emulated = [emulator(p) for p in points]
-    report = {"n": n, "emulator_ms": (time.perf_counter() - start) / n * 1e3, "settings": {}}
+    report = {
+        "n": n,
+        "covmat": str(covmat) if covmat else None,
+        "emulator_ms": (time.perf_counter() - start) / n * 1e3,
+        "settings": {},
+    }
 
     def chi2(kind, cls):
         lkl = likelihoods[kind]
@@ -174,10 +223,15 @@ def run_check(
 def format_report(report: Mapping) -> str:
     """The report of :func:`run_check` as the text the command prints."""
     n = report["n"]
+    spread = (
+        f"the covariance of {report['covmat']}"
+        if report.get("covmat")
+        else "Planck's 68% errors, uncorrelated"
+    )
     lines = [
         f"CosmoPower emulator vs CLASS at {n} point(s) around the Planck 2018 best fit (point 0 "
-        "= best fit; others drawn with Planck's 68% errors). Emulator: "
-        f"{report['emulator_ms']:.2f} ms per point (TT, TE, EE, PP).",
+        f"= best fit; others drawn with {spread}). Emulator: {report['emulator_ms']:.2f} ms per "
+        "point (TT, TE, EE, PP).",
     ]
     for name, result in report["settings"].items():
         settings = " ".join(f"{k}={v}" for k, v in CLASS_SETTINGS[name].items())

@@ -72,3 +72,27 @@ def test_command_line_refuses_unknown_settings(capsys):
 
 def test_inputs_are_the_networks_order():
     assert INPUTS == ("omega_b", "omega_cdm", "h", "tau_reio", "n_s", "ln10^{10}A_s")
+
+
+def test_read_covmat_maps_cobaya_names(tmp_path):
+    """H0 -> h (variance / 100²), logA -> ln10^{10}A_s, extra parameters ignored, order INPUTS."""
+    names = ["A_planck", "logA", "H0", "n_s", "tau_reio", "omega_cdm", "omega_b"]
+    sigma = np.array([0.0025, 0.014, 0.6, 0.004, 0.007, 0.0012, 0.00015])
+    corr = np.eye(7)
+    corr[2, 5] = corr[5, 2] = -0.9  # H0 - omega_cdm
+    cov = corr * np.outer(sigma, sigma)
+    path = tmp_path / "test.covmat"
+    path.write_text("# " + " ".join(names) + "\n" + "\n".join(" ".join(map(str, r)) for r in cov))
+    out = emulator_check.read_covmat(path)
+    expected_sigma = [0.00015, 0.0012, 0.006, 0.007, 0.004, 0.014]  # INPUTS order, h = H0/100
+    np.testing.assert_allclose(np.sqrt(np.diag(out)), expected_sigma, rtol=1e-12)
+    assert out[0, 1] == 0 and out[1, 2] == pytest.approx(-0.9 * 0.0012 * 0.006, rel=1e-12)
+    points = emulator_check.draw_points(2000, seed=1, cov=out)
+    h = np.array([p["h"] for p in points[1:]])
+    cdm = np.array([p["omega_cdm"] for p in points[1:]])
+    assert np.corrcoef(h, cdm)[0, 1] == pytest.approx(-0.9, abs=0.02)
+    path.write_text("# omega_b H0\n1 0\n0 1\n")
+    with pytest.raises(ValueError, match="lacks the parameters"):
+        emulator_check.read_covmat(path)
+    with pytest.raises(FileNotFoundError, match="--covmat none"):
+        emulator_check.read_covmat(tmp_path / "missing.covmat")
