@@ -21,6 +21,7 @@ def test_fiducial_parameters_are_the_planck_2018_best_fit():
     assert truth["A_planck"] == 1.0
 
 
+@pytest.mark.slow
 def test_mark_truth_passes_the_plotted_true_values_to_getdist(mock_paths, tmp_path, monkeypatch):
     from getdist import plots
 
