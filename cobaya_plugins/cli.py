@@ -1,5 +1,5 @@
 """Command line: ``python -m cobaya_plugins info | mock | triangle | install | validate |
-residuals`` (``--help`` on each).
+residuals | emulator-check`` (``--help`` on each).
 
 Errors print one line (``error: ...``, fixes written as this command's flags) and exit 1;
 ``info`` also exits 1 when the file's self-check fails, ``install`` when a download, check or
@@ -91,7 +91,14 @@ def _fraction(text: str) -> float:
 def _triangle(args: argparse.Namespace) -> int:
     from .plots import triangle_plot
 
-    out = triangle_plot(args.chain_root, args.out, params=args.params, burn_in=args.burn_in)
+    markers = None
+    if args.mark_truth:
+        from .fiducial import fiducial_parameters
+
+        markers = fiducial_parameters()
+    out = triangle_plot(
+        args.chain_root, args.out, params=args.params, burn_in=args.burn_in, markers=markers
+    )
     print(f"wrote {out}")
     return 0
 
@@ -173,6 +180,17 @@ def _residuals(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emulator_check(args: argparse.Namespace) -> int:
+    from .emulator_check import format_report, run_check
+
+    covmat = None if args.covmat.lower() == "none" else args.covmat
+    report = run_check(
+        args.n, args.settings, seed=args.seed, mock_dir=args.mock_dir, covmat=covmat
+    )
+    print(format_report(report))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m cobaya_plugins``."""
     from .clik import BACKENDS
@@ -214,6 +232,28 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.3,
         help="fraction of each chain to skip, in [0, 1) (default: %(default)s)",
     )
+    tri.add_argument(
+        "--mark-truth", action="store_true",
+        help="mark the true values of the mock data (the shipped fiducial's parameters)",
+    )  # fmt: skip
+    from .emulator_check import CLASS_SETTINGS, DEFAULT_COVMAT
+
+    check = sub.add_parser(
+        "emulator-check", help="CosmoPower emulator vs CLASS: Δχ² on the mocks, ΔC_ell/σ_cv"
+    )
+    check.add_argument("--n", type=int, default=20, help="points (the best fit + n-1 draws)")
+    check.add_argument(
+        "--settings", nargs="+", default=["matched"], choices=list(CLASS_SETTINGS),
+        help="CLASS settings to compare with (default: matched = the emulator's training)",
+    )  # fmt: skip
+    check.add_argument("--seed", type=int, default=0, help="seed of the random points")
+    check.add_argument("--mock-dir", default=None, help="where the mock files are (or go)")
+    check.add_argument(
+        "--covmat", default=DEFAULT_COVMAT,
+        help="Cobaya covmat the points are drawn with (default: %(default)s, relative to the "
+        "working directory); 'none': Planck's 68%% errors, uncorrelated",
+    )  # fmt: skip
+    check.set_defaults(func=_emulator_check)
     tri.set_defaults(func=_triangle)
     _add_real_data_commands(sub)
     return parser

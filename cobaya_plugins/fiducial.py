@@ -22,6 +22,30 @@ FIDUCIAL_FILE: Path = Path(__file__).parent / "data" / "fiducial_lensedCls.dat"
 #: Spectrum names, in the order of the file's columns after ``ell``.
 SPECTRA = ("tt", "ee", "bb", "te")
 
+
+
+def fiducial_parameters() -> dict[str, float]:
+    """The parameters of the shipped fiducial spectrum, i.e. the mock data's true values.
+
+    Cobaya names: ``omega_b``, ``omega_cdm``, ``H0``, ``h``, ``tau_reio``, ``n_s``, ``logA``
+    (= ln(10¹⁰A_s)), ``A_s``, and ``A_planck`` = 1 (the mocks' calibration). CLASS also had one
+    0.06 eV neutrino (N_ur = 2.0328) and HMcode lensing (``data/make_fiducial.py``).
+    """
+    from .data.make_fiducial import PLANCK_2018_BESTFIT as best
+
+    return {
+        "omega_b": best["omega_b"],
+        "omega_cdm": best["omega_cdm"],
+        "H0": best["H0"],
+        "h": best["H0"] / 100,
+        "tau_reio": best["tau_reio"],
+        "n_s": best["n_s"],
+        "logA": best["ln10^{10}A_s"],
+        "A_s": 1e-10 * np.exp(best["ln10^{10}A_s"]),
+        "A_planck": 1.0,
+    }
+
+
 _LAYOUT = "5 columns 'ell TT EE BB TE' (D_ell in muK^2, ell = 2, 3, ... consecutive)"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import yaml
@@ -28,12 +28,15 @@ def triangle_plot(
     out: str | os.PathLike,
     params: Sequence[str] | None = None,
     burn_in: float = 0.3,
+    markers: Mapping[str, float] | None = None,
 ) -> Path:
     """Write a getdist triangle plot (PNG) of the Cobaya chain at ``chain_root``; returns its path.
 
     ``params`` defaults to the sampled parameters that are not Planck nuisance parameters (at
-    most 6). ``burn_in`` is the fraction of each chain skipped. Raises ``FileNotFoundError``
-    when no chain exists with that prefix and ``ValueError`` for unknown parameter names.
+    most 6). ``burn_in`` is the fraction of each chain skipped. ``markers``: values to mark with
+    lines (e.g. the true parameters of mock data), by parameter name; others are ignored.
+    Raises ``FileNotFoundError`` when no chain exists with that prefix and ``ValueError`` for
+    unknown parameter names.
     """
     if not 0 <= burn_in < 1:
         raise ValueError(f"burn_in must be a fraction in [0, 1), got {burn_in!r}.")
@@ -57,7 +60,8 @@ def triangle_plot(
     if unknown:
         raise ValueError(f"Unknown parameter(s) {unknown}; the chain has {names.list()}.")
     plotter = plots.get_subplot_plotter()
-    plotter.triangle_plot(samples, list(params), filled=True)
+    marked = {p: v for p, v in (markers or {}).items() if p in params}
+    plotter.triangle_plot(samples, list(params), filled=True, markers=marked or None)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     plotter.export(str(out))

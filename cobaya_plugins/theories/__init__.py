@@ -5,10 +5,14 @@
 :class:`ModifiedClassy`
     Cobaya's classy for modified CLASS builds, with extra inputs/derived parameters and a
     post-processing function (``cobaya_plugins.theories.ModifiedClassy``).
+:class:`CosmoPower`
+    Lensed CMB spectra from the CosmoPower neural emulators, milliseconds per point
+    (``cobaya_plugins.theories.CosmoPower``; needs the optional extra ``emulator``).
 """
 
 from .CallableCls import CallableCls
+from .CosmoPower import CosmoPower
 from .errors import CosmoComputationError
 from .ModifiedClassy import ModifiedClassy
 
-__all__ = ["CallableCls", "CosmoComputationError", "ModifiedClassy"]
+__all__ = ["CallableCls", "CosmoComputationError", "CosmoPower", "ModifiedClassy"]

@@ -1,0 +1,245 @@
+r"""Cobaya theory serving lensed CMB spectra from the CosmoPower emulators (milliseconds per point).
+
+:class:`CosmoPower` replaces CLASS or CAMB for flat ΛCDM: it evaluates the trained networks shipped
+in the ``cosmopower-jax`` wheel (:mod:`cobaya_plugins.emulator`) and serves TT, TE, EE and φφ
+through ``get_Cl(ell_factor, units)`` exactly like Cobaya's classy, for ell up to 2508.
+
+Inputs (Cobaya names, sampled or fixed): ``omega_b``, ``omega_cdm``, ``H0`` or ``h``,
+``tau_reio``, ``n_s``, ``logA`` (= ln(10¹⁰A_s)) or ``A_s``/``As``. Derived: the other of
+``H0``/``h`` and of ``logA``/``A_s``/``As``. The networks emulate CLASS with massless neutrinos
+(N_eff = 3.046) and linear lensing (measured, docs/emulator.md); a point outside the training box
+(option ``box``) is rejected, never extrapolated. Options in ``CosmoPower.yaml``; see
+``docs/emulator.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from numbers import Real
+
+import numpy as np
+from cobaya.log import LoggedError
+from cobaya.theory import Theory
+
+from ..emulator import LMAX, SPECTRA, TRAINING_BOX, CMBEmulator, outside_box, package_dir
+from .cobaya_cls import serve_cls
+from .errors import reject_point
+
+#: Accepted Cobaya names for each emulator input, and the conversion to the emulator's input.
+INPUT_NAMES: dict[str, dict[str, Callable[[float], float]]] = {
+    "omega_b": {"omega_b": float},
+    "omega_cdm": {"omega_cdm": float},
+    "h": {"h": float, "H0": lambda H0: H0 / 100},
+    "tau_reio": {"tau_reio": float},
+    "n_s": {"n_s": float},
+    "ln10^{10}A_s": {
+        "logA": float,
+        "A_s": lambda A_s: math.log(1e10 * A_s),
+        "As": lambda As: math.log(1e10 * As),
+    },
+}
+
+#: Names of the ``box`` option (Cobaya-style) -> emulator input.
+BOX_NAMES = {
+    "omega_b": "omega_b",
+    "omega_cdm": "omega_cdm",
+    "h": "h",
+    "tau_reio": "tau_reio",
+    "n_s": "n_s",
+    "logA": "ln10^{10}A_s",
+}
+
+#: Derived parameters it can give (those of these names that are not inputs).
+DERIVED = ("h", "H0", "logA", "A_s", "As")
+
+
+class CosmoPower(Theory):
+    """Lensed CMB spectra (TT, TE, EE, φφ) from the CosmoPower networks; ``CosmoPower.yaml``."""
+
+    box: dict | None
+    T_cmb: float
+
+    def initialize(self):
+        """Check the options and that cosmopower-jax is installed (networks load at first use)."""
+        try:
+            package_dir()
+        except ImportError as excpt:
+            raise LoggedError(self.log, f"{self.get_name()}: {excpt}") from excpt
+        if not (isinstance(self.T_cmb, Real) and np.isfinite(self.T_cmb) and self.T_cmb > 0):
+            raise LoggedError(
+                self.log,
+                f"{self.get_name()}: 'T_cmb' must be a temperature in K, got {self.T_cmb!r}.",
+            )
+        self._box = self._read_box()
+        self._lmax_needed: dict[str, int] = {}
+        self._emulator: CMBEmulator | None = None
+        self._inputs: dict[str, str] = {}
+        #: Number of points rejected because they were outside the box.
+        self.n_rejected = 0
+
+    def _read_box(self) -> dict[str, tuple[float, float]]:
+        """The training box with the ``box`` option's bounds applied (emulator input names)."""
+        box = dict(TRAINING_BOX)
+        if self.box is None:
+            return box
+        if not isinstance(self.box, Mapping):
+            raise LoggedError(
+                self.log,
+                f"{self.get_name()}: 'box' must be a dict of [min, max] bounds, e.g. "
+                f"box: {{h: [0.55, 0.8]}}; got {self.box!r}.",
+            )
+        for name, bounds in self.box.items():
+            if name not in BOX_NAMES:
+                raise LoggedError(
+                    self.log,
+                    f"{self.get_name()}: 'box' has the unknown parameter {name!r}; use any of "
+                    f"{', '.join(BOX_NAMES)}, e.g. box: {{h: [0.55, 0.8]}}.",
+                )
+            ok = (
+                isinstance(bounds, list | tuple)
+                and len(bounds) == 2
+                and all(isinstance(b, Real) and np.isfinite(b) for b in bounds)
+                and bounds[0] < bounds[1]
+            )
+            if not ok:
+                raise LoggedError(
+                    self.log,
+                    f"{self.get_name()}: 'box' bounds of {name!r} must be [min, max] with "
+                    f"min < max, e.g. box: {{{name}: {list(TRAINING_BOX[BOX_NAMES[name]])}}}; "
+                    f"got {bounds!r}.",
+                )
+            low, high = TRAINING_BOX[BOX_NAMES[name]]
+            if bounds[0] < low or bounds[1] > high:
+                self.log.warning(
+                    "%s: 'box' widens %s to %s beyond the training range [%g, %g]: the "
+                    "emulator extrapolates there, untested and possibly wrong.",
+                    self.get_name(), name, list(bounds), low, high,
+                )  # fmt: skip
+            box[BOX_NAMES[name]] = (float(bounds[0]), float(bounds[1]))
+        return box
+
+    def get_can_support_params(self) -> list[str]:
+        """Every accepted input name (one per emulator input must be given)."""
+        return [name for names in INPUT_NAMES.values() for name in names]
+
+    def get_can_provide_params(self) -> list[str]:
+        """Derived parameters: ``h``/``H0`` and ``logA``/``A_s``/``As`` (those not inputs)."""
+        return list(DERIVED)
+
+    def initialize_with_params(self):
+        """Check that each emulator input is given exactly once, under one of its names."""
+        given = list(self.input_params)
+        for emulator_name, names in INPUT_NAMES.items():
+            found = [p for p in names if p in given]
+            if not found:
+                raise LoggedError(
+                    self.log,
+                    f"{self.get_name()} needs exactly one of {list(names)} in 'params' "
+                    "(sampled with a 'prior', or fixed with a 'value'); found none.",
+                )
+            if len(found) > 1:
+                raise LoggedError(
+                    self.log,
+                    f"{self.get_name()} needs exactly one of {list(names)} in 'params'; found "
+                    f"{found}. If one is computed from the other (e.g. A_s: \"lambda logA: "
+                    "1e-10*np.exp(logA)\"), give the other 'drop: true' so that it does not "
+                    "reach the theory.",
+                )
+            self._inputs[emulator_name] = found[0]
+        both = [p for p in self.output_params if p in given]
+        if both:
+            raise LoggedError(
+                self.log,
+                f"{self.get_name()}: {both} are inputs and cannot also be derived; remove them "
+                "from the derived parameters.",
+            )
+
+    def must_provide(self, **requirements):
+        """Record the spectra and lmax requested ("Cl") and accept its derived parameters."""
+        super().must_provide(**requirements)
+        for name, options in requirements.items():
+            if name == "Cl":
+                for spectrum, lmax in (options or {}).items():
+                    self._add_request(spectrum.lower(), int(lmax))
+            elif not (options is None and name in self.output_params):
+                raise LoggedError(
+                    self.log,
+                    f"{self.get_name()} computes the CMB spectra 'Cl' and the derived parameters "
+                    f"{list(DERIVED)}; it cannot provide {name!r}. Use CLASS or CAMB for it.",
+                )
+
+    def _add_request(self, spectrum: str, lmax: int):
+        if spectrum not in SPECTRA:
+            raise LoggedError(
+                self.log,
+                f"{self.get_name()}: a likelihood requested the spectrum {spectrum!r}, which the "
+                f"emulator does not provide; it provides {', '.join(SPECTRA)}. Use CLASS or CAMB "
+                "(theory: classy) for this likelihood.",
+            )
+        if lmax > LMAX:
+            raise LoggedError(
+                self.log,
+                f"{self.get_name()}: a likelihood needs {spectrum!r} up to ell = {lmax}, but the "
+                f"emulator's networks stop at ell = {LMAX}. Use CLASS or CAMB (theory: classy) "
+                "for this likelihood.",
+            )
+        self._lmax_needed[spectrum] = max(self._lmax_needed.get(spectrum, 0), lmax)
+
+    def calculate(self, state, want_derived=True, **params_values_dict):
+        """Evaluate the networks (rejecting points outside the box); store C_ell of ΔT/T."""
+        x = {
+            emulator_name: INPUT_NAMES[emulator_name][name](params_values_dict[name])
+            for emulator_name, name in self._inputs.items()
+        }
+        outside = outside_box(x, self._box)
+        if outside:
+            self.n_rejected += 1
+            reject_point(
+                self,
+                "the emulator",
+                f"outside its box ({'; '.join(outside)}): never extrapolated",
+                params_values_dict,
+            )
+        if self._emulator is None and self._lmax_needed:
+            self._emulator = CMBEmulator(sorted(self._lmax_needed))
+        cls = self._emulator(x) if self._lmax_needed else {}
+        cls["ell"] = np.arange(LMAX + 1)
+        state["Cl"] = cls
+        if want_derived:
+            derived = {
+                "h": x["h"],
+                "H0": 100 * x["h"],
+                "logA": x["ln10^{10}A_s"],
+                "A_s": 1e-10 * math.exp(x["ln10^{10}A_s"]),
+            }
+            derived["As"] = derived["A_s"]
+            state["derived"] = {p: derived[p] for p in self.output_params}
+
+    def get_Cl(self, ell_factor: bool = False, units: str | float = "FIRASmuK2") -> dict:
+        """Lensed spectra of the current point, arrays from ell = 0 to 2508 (zeros below 2).
+
+        As Cobaya's classy: ``units`` ``"FIRASmuK2"`` (default, T = 2.7255 K), ``"FIRASK2"``,
+        ``"muK2"``/``"K2"`` (this theory's ``T_cmb``), ``"1"`` (ΔT/T) or a number (the factor
+        per CMB field); ``ell_factor=True`` gives D_ell = ell(ell+1)C_ell/2π, and
+        [ell(ell+1)]²C_ell^φφ/2π for ``"pp"`` (φφ takes no temperature factor). New arrays.
+        """
+        try:
+            current = self.current_state["Cl"]
+        except KeyError as excpt:
+            raise LoggedError(
+                self.log, f"{self.get_name()}: no spectra computed; was 'Cl' requested?"
+            ) from excpt
+        try:
+            return serve_cls(current, ell_factor, units, self.T_cmb)
+        except ValueError as excpt:
+            raise LoggedError(self.log, f"{self.get_name()}.get_Cl: {excpt}") from excpt
+
+    def close(self, *args):
+        """Log how many points were rejected for being outside the box."""
+        if self.n_rejected:
+            self.log.info(
+                "%s: %d point(s) outside the box were rejected.", self.get_name(), self.n_rejected
+            )
+        super().close(*args)
+
