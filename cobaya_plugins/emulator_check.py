@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.make_fiducial import PLANCK_2018_BESTFIT
+from .anchor import DEFAULT_POINT, PLANCK_BASELINE, AnchorCorrection, class_spectra
 from .emulator import INPUTS, LMAX, CMBEmulator
 
 #: CLASS settings to compare with (added to the six parameters, lensed spectra, T_cmb 2.7255 K).
@@ -34,19 +34,12 @@ CLASS_SETTINGS: dict[str, dict[str, float | str]] = {
     "matched": {"N_ur": 3.046, "N_ncdm": 0},
     "matched_hmcode": {"N_ur": 3.046, "N_ncdm": 0, "non_linear": "hmcode"},
     # Planck's baseline (one 0.06 eV neutrino, HMcode): what the mock data were drawn from
-    "planck": {"N_ur": 2.0328, "N_ncdm": 1, "m_ncdm": 0.06, "non_linear": "hmcode"},
+    "planck": PLANCK_BASELINE,
     "planck_linear": {"N_ur": 2.0328, "N_ncdm": 1, "m_ncdm": 0.06},
 }
 
 #: Planck 2018 best fit in the emulator's input names.
-BESTFIT = {
-    "omega_b": PLANCK_2018_BESTFIT["omega_b"],
-    "omega_cdm": PLANCK_2018_BESTFIT["omega_cdm"],
-    "h": PLANCK_2018_BESTFIT["H0"] / 100,
-    "tau_reio": PLANCK_2018_BESTFIT["tau_reio"],
-    "n_s": PLANCK_2018_BESTFIT["n_s"],
-    "ln10^{10}A_s": PLANCK_2018_BESTFIT["ln10^{10}A_s"],
-}
+BESTFIT = DEFAULT_POINT
 
 #: Planck 2018 68% errors (TT,TE,EE+lowE+lensing, Planck 2018 VI Table 2), emulator names.
 PLANCK_2018_SIGMA = {
@@ -114,30 +107,6 @@ def draw_points(n: int, seed: int = 0, cov: np.ndarray | None = None) -> list[di
     return [dict(BESTFIT)] + [dict(zip(INPUTS, map(float, d), strict=True)) for d in draws]
 
 
-def class_spectra(point: Mapping[str, float], settings: Mapping[str, float | str]) -> dict:
-    """Lensed dimensionless C_ell from CLASS for ell = 0..2508 (keys tt, te, ee, pp)."""
-    from classy import Class
-
-    cosmo = Class()
-    cosmo.set(
-        {
-            "output": "tCl,pCl,lCl",
-            "lensing": "yes",
-            "l_max_scalars": LMAX,
-            "T_cmb": 2.7255,
-            **settings,
-            **point,
-        }
-    )
-    try:
-        cosmo.compute()
-        cls = cosmo.lensed_cl(LMAX)
-    finally:
-        cosmo.struct_cleanup()
-        cosmo.empty()
-    return {s: np.asarray(cls[s], float) for s in ("tt", "te", "ee", "pp")}
-
-
 def cv_deviation(emulated: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray]) -> dict:
     """max_ell |ΔC_ell|/σ_cv for tt, te, ee (ell 2..2508) and max |ΔC/C| of pp (ell 2..2000)."""
     ell = np.arange(2, LMAX + 1)
@@ -157,13 +126,13 @@ def cv_deviation(emulated: Mapping[str, np.ndarray], reference: Mapping[str, np.
 
 
 def _mock_likelihoods(mock_dir: str | os.PathLike | None) -> dict:
-    """The three mock likelihoods (written with seed 0 into ``mock_dir`` when missing there)."""
+    """The three CMB mock likelihoods (written with seed 0 into ``mock_dir`` when missing)."""
     from .clik import open_clik
-    from .mock import KINDS, write_mock
+    from .mock import CMB_KINDS, write_mock
 
     directory = Path(mock_dir) if mock_dir else Path(tempfile.mkdtemp(prefix="emulator_check_"))
     out = {}
-    for kind in KINDS:
+    for kind in CMB_KINDS:
         path = directory / f"{kind}.clik"
         if not path.exists():
             write_mock(kind, directory, seed=0)
@@ -182,7 +151,9 @@ def run_check(
 
     ``covmat``: Cobaya covmat file the points are drawn with (None: Planck's errors, uncorrelated).
     Report: ``{"n", "covmat", "emulator_ms", "settings": {name: {"class_s", "dchi2": {kind:
-    array (n,)}, "cv": {spectrum: array (n,)}}}}`` (point 0 is the best fit).
+    array (n,)}, "dchi2_anchored": {kind: array (n,)}, "cv": {spectrum: array (n,)}}}}`` (point
+    0 is the best fit; "anchored": the emulator corrected by :class:`AnchorCorrection` measured
+    against this CLASS at point 0, as the theory's ``anchor`` option does).
     """
     from .mock import default_nuisance
 
@@ -214,9 +185,17 @@ def run_check(
             kind: np.array([chi2(kind, e) - chi2(kind, r) for e, r in pairs])
             for kind in likelihoods
         }
+        # the emulator anchored on this CLASS at point 0 (the best fit): exact there
+        anchor = AnchorCorrection.measure(emulated[0], reference[0])
+        anchored = {
+            kind: np.array([chi2(kind, anchor.apply(e)) - chi2(kind, r) for e, r in pairs])
+            for kind in likelihoods
+        }
         deviations = [cv_deviation(e, r) for e, r in pairs]
         cv = {s: np.array([d[s] for d in deviations]) for s in ("tt", "te", "ee", "pp")}
-        report["settings"][name] = {"class_s": class_s, "dchi2": dchi2, "cv": cv}
+        report["settings"][name] = {
+            "class_s": class_s, "dchi2": dchi2, "dchi2_anchored": anchored, "cv": cv
+        }  # fmt: skip
     return report
 
 
@@ -238,14 +217,18 @@ def format_report(report: Mapping) -> str:
         lines += [
             "",
             f"CLASS settings '{name}' ({settings}): {result['class_s']:.1f} s per point.",
-            "Δχ² = χ²(emulator) − χ²(CLASS), mock likelihoods (seed 0, default nuisance):",
-            f"  {'likelihood':18s} {'best fit':>9s} {'mean':>8s} {'std':>8s} {'max|Δχ²|':>9s}",
+            "Δχ² = χ²(emulator) − χ²(CLASS), mock likelihoods (seed 0, default nuisance); mean "
+            "and std over the drawn points; anchored: the emulator corrected at the best fit by "
+            "this CLASS (the CosmoPower theory's `anchor` option):",
+            f"  {'likelihood':30s} {'best fit':>9s} {'mean':>8s} {'std':>8s} {'max|Δχ²|':>9s}",
         ]
-        for kind, values in result["dchi2"].items():
-            lines.append(
-                f"  {kind:18s} {values[0]:9.3f} {values.mean():8.3f} {values.std():8.3f} "
-                f"{np.max(np.abs(values)):9.3f}"
-            )
+        for label, key in (("", "dchi2"), (" (anchored)", "dchi2_anchored")):
+            for kind, values in result[key].items():
+                rest = values[1:] if len(values) > 1 else values  # anchored: 0 at the best fit
+                lines.append(
+                    f"  {kind + label:30s} {values[0]:9.3f} {rest.mean():8.3f} {rest.std():8.3f} "
+                    f"{np.max(np.abs(values)):9.3f}"
+                )
         lines += [
             "max over ell of |ΔC_ell|/σ_cv (TT, TE, EE: ell 2-2508) and |ΔC_ell/C_ell| (PP: ell "
             f"2-{PP_LMAX}):",

@@ -8,13 +8,16 @@ Inputs (Cobaya names, sampled or fixed): ``omega_b``, ``omega_cdm``, ``H0`` or `
 ``tau_reio``, ``n_s``, ``logA`` (= ln(10¹⁰A_s)) or ``A_s``/``As``. Derived: the other of
 ``H0``/``h`` and of ``logA``/``A_s``/``As``. The networks emulate CLASS with massless neutrinos
 (N_eff = 3.046) and linear lensing (measured, docs/emulator.md); a point outside the training box
-(option ``box``) is rejected, never extrapolated. Options in ``CosmoPower.yaml``; see
+(option ``box``) is rejected, never extrapolated. With the option ``anchor`` (CLASS settings),
+one CLASS run at start measures the emulator's systematic error at one point and corrects it
+everywhere (:mod:`cobaya_plugins.anchor`). Options in ``CosmoPower.yaml``; see
 ``docs/emulator.md``.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping
 from numbers import Real
 
@@ -22,6 +25,7 @@ import numpy as np
 from cobaya.log import LoggedError
 from cobaya.theory import Theory
 
+from ..anchor import DEFAULT_POINT, AnchorCorrection, class_spectra
 from ..emulator import LMAX, SPECTRA, TRAINING_BOX, CMBEmulator, outside_box, package_dir
 from .cobaya_cls import serve_cls
 from .errors import reject_point
@@ -59,6 +63,8 @@ class CosmoPower(Theory):
 
     box: dict | None
     T_cmb: float
+    anchor: dict | None
+    anchor_point: dict | None
 
     def initialize(self):
         """Check the options and that cosmopower-jax is installed (networks load at first use)."""
@@ -72,8 +78,10 @@ class CosmoPower(Theory):
                 f"{self.get_name()}: 'T_cmb' must be a temperature in K, got {self.T_cmb!r}.",
             )
         self._box = self._read_box()
+        self._anchor_point = self._read_anchor()
         self._lmax_needed: dict[str, int] = {}
         self._emulator: CMBEmulator | None = None
+        self._correction: AnchorCorrection | None = None
         self._inputs: dict[str, str] = {}
         #: Number of points rejected because they were outside the box.
         self.n_rejected = 0
@@ -118,6 +126,61 @@ class CosmoPower(Theory):
                 )  # fmt: skip
             box[BOX_NAMES[name]] = (float(bounds[0]), float(bounds[1]))
         return box
+
+    def _read_anchor(self) -> dict[str, float] | None:
+        """The anchor point (emulator input names) when ``anchor`` is set, else None."""
+        if self.anchor is None:
+            return None
+        if not isinstance(self.anchor, Mapping):
+            raise LoggedError(
+                self.log,
+                f"{self.get_name()}: 'anchor' must be a dict of CLASS settings (e.g. anchor: "
+                "{N_ur: 2.0328, N_ncdm: 1, m_ncdm: 0.06, non_linear: hmcode}), or {} for CLASS's "
+                f"defaults; got {self.anchor!r}.",
+            )
+        if self.anchor_point is None:
+            return dict(DEFAULT_POINT)
+        point = {}
+        for emulator_name, names in INPUT_NAMES.items():
+            given = [n for n in names if n in self.anchor_point]
+            if len(given) != 1:
+                raise LoggedError(
+                    self.log,
+                    f"{self.get_name()}: 'anchor_point' needs exactly one of {list(names)}; got "
+                    f"{sorted(self.anchor_point)}.",
+                )
+            point[emulator_name] = INPUT_NAMES[emulator_name][given[0]](
+                self.anchor_point[given[0]]
+            )
+        unknown = set(self.anchor_point) - {n for names in INPUT_NAMES.values() for n in names}
+        if unknown:
+            raise LoggedError(
+                self.log, f"{self.get_name()}: 'anchor_point' has unknown names {sorted(unknown)}."
+            )
+        return point
+
+    def _start_emulator(self) -> None:
+        """Load the networks for the requested spectra and, with ``anchor``, run CLASS once."""
+        spectra = set(self._lmax_needed)
+        if self._anchor_point is not None and "te" in spectra:
+            spectra |= {"tt", "ee"}  # the TE correction scales with sqrt(TT EE)
+        self._emulator = CMBEmulator(sorted(spectra))
+        if self._anchor_point is None:
+            return
+        start = time.perf_counter()
+        try:
+            reference = class_spectra(self._anchor_point, self.anchor, spectra=sorted(spectra))
+        except Exception as excpt:  # classy's errors: a bad setting is the user's to fix
+            raise LoggedError(
+                self.log,
+                f"{self.get_name()}: CLASS failed at the anchor point with anchor settings "
+                f"{self.anchor}: {excpt}",
+            ) from excpt
+        self._correction = AnchorCorrection.measure(self._emulator(self._anchor_point), reference)
+        self.log.info(
+            "%s: anchored on CLASS %s at %s (%.1f s).",
+            self.get_name(), self.anchor, self._anchor_point, time.perf_counter() - start,
+        )  # fmt: skip
 
     def get_can_support_params(self) -> list[str]:
         """Every accepted input name (one per emulator input must be given)."""
@@ -202,8 +265,10 @@ class CosmoPower(Theory):
                 params_values_dict,
             )
         if self._emulator is None and self._lmax_needed:
-            self._emulator = CMBEmulator(sorted(self._lmax_needed))
+            self._start_emulator()
         cls = self._emulator(x) if self._lmax_needed else {}
+        if self._correction is not None:
+            cls = self._correction.apply(cls)
         cls["ell"] = np.arange(LMAX + 1)
         state["Cl"] = cls
         if want_derived:

@@ -5,9 +5,10 @@ import pytest
 
 pytest.importorskip("cosmopower_jax", reason="needs the optional extra 'emulator'")
 
-from cobaya_plugins import emulator_check  # noqa: E402
+from cobaya_plugins import emulator_check
 from cobaya_plugins.cli import main  # noqa: E402
 from cobaya_plugins.emulator import INPUTS, LMAX, CMBEmulator  # noqa: E402
+from cobaya_plugins.mock import CMB_KINDS  # noqa: E402
 
 
 def test_points_start_at_the_best_fit_and_are_reproducible():
@@ -52,7 +53,7 @@ def test_check_with_class_replaced_by_the_emulator(mock_paths, monkeypatch):
     mock_dir = next(iter(mock_paths.values())).parent
     report = emulator_check.run_check(3, ["matched"], mock_dir=mock_dir)
     result = report["settings"]["matched"]
-    assert set(result["dchi2"]) == set(mock_paths)
+    assert set(result["dchi2"]) == set(CMB_KINDS) == set(result["dchi2_anchored"])
     for values in list(result["dchi2"].values()) + list(result["cv"].values()):
         assert values.shape == (3,) and np.all(values == 0)
     text = emulator_check.format_report(report)

@@ -299,8 +299,10 @@ for kind, path in zip(sys.argv[2::2], sys.argv[3::2]):
 
 @pytest.mark.slow
 def test_loglike_unchanged_with_jax_x64_and_the_theory_loaded(mock_paths):
-    """logL of every mock identical (bit for bit) in a process with JAX x64 and the theory."""
-    args = [str(x) for kind, path in mock_paths.items() for x in (kind, path)]
+    """logL of every CMB mock identical (bit for bit) in a process with JAX x64 and the theory."""
+    from cobaya_plugins.mock import CMB_KINDS
+
+    args = [str(x) for kind in CMB_KINDS for x in (kind, mock_paths[kind])]
     env = {k: v for k, v in os.environ.items() if k != "CLIPY_NOJAX"}  # the package sets it
     outputs = [
         subprocess.run(
@@ -310,7 +312,7 @@ def test_loglike_unchanged_with_jax_x64_and_the_theory_loaded(mock_paths):
         for mode in ("plain", "jax")
     ]
     assert outputs[0] == outputs[1]
-    assert len(outputs[0].splitlines()) == len(mock_paths)
+    assert len(outputs[0].splitlines()) == len(CMB_KINDS)
 
 
 @pytest.mark.slow
@@ -560,3 +562,96 @@ def test_yaml_examples_build_and_fit_the_truth(name, mock_paths):
     assert set(names) == set(model.parameterization.sampled_params()) - nuisance
     matrix = np.loadtxt(covmat)
     assert matrix.shape == (len(names), len(names)) and np.all(np.linalg.eigvalsh(matrix) > 0)
+
+
+# --- anchoring on CLASS -------------------------------------------------------------------------
+
+
+def test_anchor_correction_by_hand():
+    """AnchorCorrection: exact at the anchor; elsewhere the formulas of cobaya_plugins.anchor."""
+    from cobaya_plugins.anchor import AnchorCorrection
+
+    ell = np.arange(6.0)
+    emu0 = {"tt": np.r_[0, 0, 2.0, 3, 4, 5], "ee": np.r_[0, 0, 1.0, 1, 2, 2],
+            "te": np.r_[0, 0, -0.5, 0.2, 1, -1], "pp": np.r_[0, 0, 9.0, 8, 7, 6]}
+    ref0 = {"tt": emu0["tt"] * 1.1, "ee": emu0["ee"] * 0.9, "te": emu0["te"] + 0.3,
+            "pp": emu0["pp"] * 1.02}
+    correction = AnchorCorrection.measure(emu0, ref0)
+    at_anchor = correction.apply(emu0)
+    for s in ref0:
+        np.testing.assert_allclose(at_anchor[s][2:], ref0[s][2:], rtol=1e-14)
+    emu1 = {s: v * (1 + 0.1 * ell) for s, v in emu0.items()}
+    out = correction.apply(emu1)
+    np.testing.assert_allclose(out["tt"], emu1["tt"] * 1.1, rtol=1e-14)
+    np.testing.assert_allclose(out["ee"], emu1["ee"] * 0.9, rtol=1e-14)
+    delta = np.zeros(6)
+    delta[2:] = 0.3 / np.sqrt(emu0["tt"][2:] * emu0["ee"][2:])
+    np.testing.assert_allclose(
+        out["te"], emu1["te"] + delta * np.sqrt(emu1["tt"] * emu1["ee"]), rtol=1e-14
+    )
+    assert out["tt"][0] == 0 and out["te"][1] == 0
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"anchor": "planck"}, "'anchor' must be a dict of CLASS settings"),
+        ({"anchor": {}, "anchor_point": {"omega_b": 0.0224}}, "'anchor_point' needs exactly one"),
+    ],
+)
+def test_anchor_option_mistakes(options, message):
+    with pytest.raises(LoggedError, match=message):
+        model_for(theory_options=options)
+
+
+@pytest.mark.slow
+def test_anchored_emulator_reproduces_class(mock_paths):
+    """Anchored on CLASS (Planck baseline physics): CLASS's spectra at the anchor, and a Δχ²
+    on the mock plik_lite near CLASS's away from it, where the plain emulator is far off."""
+    from classy import Class
+
+    from cobaya_plugins.clik import open_clik
+
+    baseline = {"N_ur": 2.0328, "N_ncdm": 1, "m_ncdm": 0.06, "non_linear": "hmcode"}
+
+    def direct_class(point):
+        cosmo = Class()
+        cosmo.set({"output": "tCl,pCl,lCl", "lensing": "yes", "l_max_scalars": LMAX,
+                   "T_cmb": 2.7255, **baseline, **point})
+        cosmo.compute()
+        cls = {s: np.array(v) for s, v in cosmo.lensed_cl(LMAX).items()}
+        cosmo.struct_cleanup()
+        cosmo.empty()
+        return cls
+
+    lite = open_clik(mock_paths["highl_TTTEEE_lite"])
+
+    def chi2(cls):
+        return -2 * lite.loglike({s: cls[s] for s in ("tt", "te", "ee")}, {"A_planck": 1.0},
+                                 units="dimensionless")
+
+    sampled = {p: {"prior": {"min": v * 0.5, "max": v * 1.5}} for p, v in COBAYA_FIDUCIAL.items()}
+    anchored = model_for(sampled, {"anchor": baseline}, spectra=("tt", "te", "ee"))
+    plain = model_for(sampled, spectra=("tt", "te", "ee"))
+    at_anchor = direct_class(FIDUCIAL)
+    anchored.logposterior(COBAYA_FIDUCIAL)
+    got = anchored.theory[THEORY].get_Cl(units="1")
+    # (the theory's point is H0/100 = 0.6731999999999999: the float32 networks do not notice)
+    for s in ("tt", "ee"):
+        np.testing.assert_allclose(got[s][2:], at_anchor[s][2:], rtol=1e-5)
+    te_scale = np.sqrt(at_anchor["tt"][2:] * at_anchor["ee"][2:])
+    assert np.max(np.abs(got["te"][2:] - at_anchor["te"][2:]) / te_scale) < 1e-5
+    # half a Planck sigma away in every parameter
+    shift = {"omega_b": 0.00008, "omega_cdm": -0.0006, "h": 0.0027, "tau_reio": 0.0036,
+             "n_s": 0.002, "ln10^{10}A_s": 0.007}
+    point = {p: FIDUCIAL[p] + shift[p] for p in FIDUCIAL}
+    cobaya_point = {"omega_b": point["omega_b"], "omega_cdm": point["omega_cdm"],
+                    "H0": 100 * point["h"], "tau_reio": point["tau_reio"], "n_s": point["n_s"],
+                    "logA": point["ln10^{10}A_s"]}
+    reference = chi2(direct_class(point))
+    results = {}
+    for name, model in (("anchored", anchored), ("plain", plain)):
+        model.logposterior(cobaya_point)
+        results[name] = chi2(model.theory[THEORY].get_Cl(units="1")) - reference
+    assert abs(results["anchored"]) < 2.0, results
+    assert abs(results["plain"]) > 8.0, results
