@@ -14,9 +14,10 @@ from featviz_extras import models, param, render
 def test_settings_defaults_replace_and_validation():
     settings = render.Settings()
     assert (settings.steps, settings.method, settings.output) == (100, "seed", "uint8")
-    assert settings.resolved_step_size() == 0.1
+    assert settings.resolved_step_size() == render.DEFAULT_STEP_SIZE["seed"] == 0.1
     regularized = settings.replace(method="regularized", steps=5)
-    assert regularized.resolved_step_size() == 0.05 and regularized.steps == 5
+    assert regularized.resolved_step_size() == render.DEFAULT_STEP_SIZE["regularized"]
+    assert regularized.steps == 5
     assert settings.steps == 100  # replace makes a copy
     assert regularized.replace(step_size=0.3).resolved_step_size() == 0.3
     for bad, message in [
