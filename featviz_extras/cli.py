@@ -278,7 +278,11 @@ def run_visualize(args: argparse.Namespace) -> None:
         warnings.simplefilter("always", render.ZeroGradientWarning)
         image, history = render.visualize(model, args.layer, args.channel, settings)
     for warning in caught:
-        print(f"{PROGRAM} visualize: warning: {warning.message}", file=sys.stderr)
+        if issubclass(warning.category, render.ZeroGradientWarning):
+            print(f"{PROGRAM} visualize: warning: {warning.message}", file=sys.stderr)
+        else:  # not ours: shown as Python would have
+            warnings.showwarning(warning.message, warning.category, warning.filename,
+                                 warning.lineno)
     written = [images.save_image(image, args.out)]
     if args.gif is not None:
         written.append(images.save_gif(history.frames, args.gif))

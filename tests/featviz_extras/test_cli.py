@@ -335,3 +335,26 @@ def test_imagenet_weights_offline_fail_cleanly(capsys, monkeypatch, tmp_path):
     assert "pass --weights PATH" in err and "or --weights none" in err
     assert "weights=" not in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_visualize_prints_a_zero_gradient_warning_as_one_line(capsys, monkeypatch, tmp_path):
+    import warnings
+
+    from featviz_extras import render
+
+    original = render.visualize
+
+    def with_dead_channel(*args, **kwargs):
+        warnings.warn("the objective's gradient was exactly zero (test)",
+                      render.ZeroGradientWarning, stacklevel=2)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(render, "visualize", with_dead_channel)
+    status, _, err = run_cli(
+        capsys, "visualize", "--model", "vgg16", "--layer", "block1_conv1", "--channel", 0,
+        "--weights", "none", "--size", 32, "--steps", 1, "--out", tmp_path / "o.png",
+    )
+    assert status == 0
+    assert "visualize: warning: the objective's gradient was exactly zero (test)\n" in err
+    assert "ZeroGradientWarning" not in err and (tmp_path / "o.png").exists()
