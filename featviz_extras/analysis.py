@@ -1,163 +1,34 @@
-"""Where an image sits in a layer's activation space: image loading, activation vectors, distances.
+"""Where an image sits in a layer's activation space: activation vectors, distances, t-SNE.
 
 The "sea cucumber" experiment asks whether the image that maximizes one channel is close, in a
 layer's activation space, to real images of the class it resembles. Each image is summarized by
 its *activation vector*: the layer's output averaged over the spatial positions, one value per
 channel, shape ``(C,)``. Distances are Euclidean (L2) between such vectors, in the layer's own
-activation units. Images are float RGB in [0, 255], shape ``(H, W, 3)``, as in
-:func:`featviz_extras.models.preprocess`.
+activation units. Images are float RGB in [0, 255], shape ``(H, W, 3)``, read by
+:mod:`featviz_extras.images`.
 
-Only :func:`activation_vectors` needs TensorFlow; loading, distances and t-SNE do not.
+:func:`analyze` runs the whole pipeline and returns an :class:`Analysis` that writes its plots,
+a JSON summary and a CSV table. Only :func:`activation_vectors` (and so :func:`analyze`) needs
+TensorFlow; distances and t-SNE do not.
 """
 
-from collections.abc import Callable, Sequence
+import csv
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from featviz_extras.images import ImageLike, labelled_images, load_image, load_images
 
 if TYPE_CHECKING:
     import keras
 
-IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
-FOLDER_LAYOUT = "<root>/<class, e.g. a wnid like n02321529>/<image>.JPEG (also .jpg, .png)"
 PAIR_GROUPS = ("same_class", "different_class", "random")
 
-ImageLike = str | Path | np.ndarray
 Preprocess = str | Callable[[np.ndarray], np.ndarray] | None
-
-
-# ---------------------------------------------------------------------------------------------
-# Images
-# ---------------------------------------------------------------------------------------------
-
-
-def find_images(root: str | Path) -> dict[str, list[Path]]:
-    """Image files of an ImageNet-style folder tree, ``<root>/<class>/*.JPEG`` (also .jpg, .png).
-
-    Returns ``{class folder name: sorted image paths}``, classes sorted by name; class folders
-    without images are left out. Raises FileNotFoundError if ``root`` is not a folder and
-    ValueError if it holds no images in that layout.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"image folder {root} does not exist; expected {FOLDER_LAYOUT}")
-    found = {}
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        files = sorted(
-            p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-        )
-        if files:
-            found[folder.name] = files
-    if not found:
-        loose = [p.name for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
-        hint = f" ({len(loose)} images lie directly in it: move them into class folders)"
-        raise ValueError(
-            f"no images found in {root}; expected {FOLDER_LAYOUT}" + (hint if loose else "")
-        )
-    return found
-
-
-def labelled_images(
-    root: str | Path, max_per_class: int | None = None
-) -> tuple[list[Path], list[str]]:
-    """Flattened :func:`find_images`: image paths and their class names, in the same order.
-
-    ``max_per_class`` keeps at most that many images (the first ones, sorted by name) per class.
-    """
-    if max_per_class is not None and max_per_class < 1:
-        raise ValueError(f"max_per_class must be a positive integer or None, not {max_per_class}")
-    paths, labels = [], []
-    for label, files in find_images(root).items():
-        kept = files[:max_per_class] if max_per_class else files
-        paths.extend(kept)
-        labels.extend([label] * len(kept))
-    return paths, labels
-
-
-def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
-    """Check that ``image`` is a finite RGB image ``(H, W, 3)`` with values in [0, 255].
-
-    Returns it as float32 (a copy only if the dtype changes); raises ValueError otherwise.
-    """
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[-1] != 3:
-        raise ValueError(
-            f"{name} has shape {image.shape}; expected an RGB image of shape (H, W, 3) "
-            "(drop an alpha channel with image[..., :3]; repeat a grey image over 3 channels)"
-        )
-    if not np.issubdtype(image.dtype, np.number) or np.issubdtype(image.dtype, np.complexfloating):
-        raise ValueError(f"{name} has dtype {image.dtype}; expected real numbers in [0, 255]")
-    image = image.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(image)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    low, high = float(image.min()), float(image.max())
-    if low < 0 or high > 255:
-        raise ValueError(
-            f"{name} has values in [{low:g}, {high:g}]; expected RGB values in [0, 255] "
-            "(undo any model preprocessing first)"
-        )
-    return image
-
-
-def resize_image(image: np.ndarray, size: int) -> np.ndarray:
-    """Bilinear resize of an RGB image ``(H, W, 3)`` to ``(size, size, 3)`` float32.
-
-    The aspect ratio is not kept (as ``keras.utils.load_img(target_size=...)``); an image that
-    already has that size is returned unchanged (as float32).
-    """
-    from PIL import Image
-
-    image = check_image(image)
-    if size < 1:
-        raise ValueError(f"size must be a positive number of pixels, not {size}")
-    if image.shape[:2] == (size, size):
-        return image
-    channels = [
-        np.asarray(Image.fromarray(image[..., c]).resize((size, size), Image.Resampling.BILINEAR))
-        for c in range(3)
-    ]
-    return np.clip(np.stack(channels, axis=-1), 0, 255).astype(np.float32)
-
-
-def load_image(image: ImageLike, size: int | None = None) -> np.ndarray:
-    """One image as float32 RGB in [0, 255], shape ``(size, size, 3)`` (or unresized if None).
-
-    ``image`` is a file path (any format Pillow reads; grey or CMYK files are converted to RGB)
-    or an array ``(H, W, 3)`` with values in [0, 255]. The input array is not modified.
-    """
-    if isinstance(image, str | Path):
-        from PIL import Image, UnidentifiedImageError
-
-        path = Path(image)
-        if not path.is_file():
-            raise FileNotFoundError(f"image file {path} does not exist")
-        try:
-            with Image.open(path) as opened:
-                array = np.asarray(opened.convert("RGB"), dtype=np.float32)
-        except UnidentifiedImageError as error:
-            raise ValueError(f"{path} is not an image file Pillow can read") from error
-        name = str(path)
-    else:
-        array, name = image, "image array"
-    array = check_image(array, name)
-    return array if size is None else resize_image(array, size)
-
-
-def load_images(images: Sequence[ImageLike] | np.ndarray, size: int | None = None) -> np.ndarray:
-    """Several images (paths and/or arrays, or one array ``(N, H, W, 3)``) as ``(N, S, S, 3)``.
-
-    With ``size=None`` the images are not resized and must all have the same shape.
-    """
-    if isinstance(images, np.ndarray) and images.ndim == 4:
-        images = list(images)
-    if len(images) == 0:
-        raise ValueError("no images given")
-    loaded = [load_image(image, size) for image in images]
-    shapes = {image.shape for image in loaded}
-    if len(shapes) > 1:
-        raise ValueError(f"images have different shapes {sorted(shapes)}; pass size= to resize")
-    return np.stack(loaded)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,19 +51,6 @@ def _preprocess_function(preprocess: Preprocess) -> Callable[[np.ndarray], np.nd
     if callable(preprocess):
         return preprocess
     raise TypeError(f"preprocess must be a model name, a function or None, not {preprocess!r}")
-
-
-def model_input_size(model: "keras.Model") -> int | None:
-    """Square input size (pixels) of a Keras model, or None if its input size is not fixed."""
-    shape = model.input_shape
-    if isinstance(shape, list):
-        raise ValueError(f"model {model.name} has several inputs; expected one image input")
-    height, width = shape[1], shape[2]
-    if height is None or width is None:
-        return None
-    if height != width:
-        raise ValueError(f"model {model.name} has a non-square input {height}x{width}")
-    return int(height)
 
 
 def activation_vectors(
@@ -223,7 +81,7 @@ def activation_vectors(
         images = list(images)
     if len(images) == 0:
         raise ValueError("no images given")
-    fixed_size = model_input_size(model)
+    fixed_size = models.fixed_input_size(model)
     if size is None:
         if fixed_size is None:
             raise ValueError(
@@ -427,3 +285,194 @@ def tsne_embedding(
     )
     with threadpool_limits(limits=n_threads, user_api="openmp"):
         return tsne.fit_transform(points)
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole pipeline
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Analysis:
+    """Result of :func:`analyze`: a target image among the images of a folder, at one layer.
+
+    N images of the folder, C channels of the layer; distances are L2 between channel-mean
+    activation vectors.
+
+    :param model_name: the Keras model's name; ``layer``, ``channel``: as given to analyze.
+    :param image_size: side in pixels every image was resized to.
+    :param target_name: the target's path, or ``"image array"``.
+    :param root: the image folder; ``paths``, ``labels``: its N images and their classes.
+    :param target: the target's activation vector (C,); ``vectors``: the images' (N, C).
+    :param to_target: distance of each image to the target (N,).
+    :param by_class: ``{class: distances to the target of that class's images}``.
+    :param pairs: ``{group: distances}`` for the groups of :data:`PAIR_GROUPS`.
+    :param embedding: t-SNE map (N + 1, 2), the target last; ``perplexity``, ``seed``: its
+        settings.
+    """
+
+    model_name: str
+    layer: str
+    channel: int
+    image_size: int
+    target_name: str
+    root: Path
+    paths: list[Path]
+    labels: list[str]
+    target: np.ndarray
+    vectors: np.ndarray
+    to_target: np.ndarray
+    by_class: dict[str, np.ndarray]
+    pairs: dict[str, np.ndarray]
+    embedding: np.ndarray
+    perplexity: float
+    seed: int | None
+
+    def class_summaries(self) -> dict[str, dict[str, float]]:
+        """:func:`summarize` of the target's distances to each class, closest class first."""
+        summaries = {label: summarize(d) for label, d in self.by_class.items()}
+        return dict(sorted(summaries.items(), key=lambda item: item[1]["mean"]))
+
+    def summary(self) -> dict[str, Any]:
+        """Everything but the per-image rows, as JSON-ready values."""
+        return {
+            "model": self.model_name,
+            "layer": self.layer,
+            "channel": self.channel,
+            "image_size": self.image_size,
+            "target": self.target_name,
+            "images": str(self.root),
+            "n_images": len(self.paths),
+            "target_channel_activation": float(self.target[self.channel]),
+            "target_vs_images": summarize(self.to_target),
+            "target_vs_class": self.class_summaries(),
+            "pairs": {group: summarize(d) for group, d in self.pairs.items()},
+            "tsne": {
+                "perplexity": self.perplexity,
+                "seed": self.seed,
+                "target": self.embedding[-1].tolist(),
+            },
+        }
+
+    def write_json(self, path: str | Path, extra: Mapping[str, Any] | None = None) -> Path:
+        """Write :meth:`summary` (after the entries of ``extra``, e.g. the weights used) as
+        JSON; returns the path."""
+        path = Path(path)
+        path.write_text(json.dumps({**(extra or {}), **self.summary()}, indent=2) + "\n")
+        return path
+
+    def write_csv(self, path: str | Path) -> Path:
+        """Write one row per image: path, class, distance to the target, the channel's
+        activation, t-SNE x and y; returns the path."""
+        path = Path(path)
+        with open(path, "w", newline="") as table:
+            writer = csv.writer(table)
+            writer.writerow(
+                ["path", "class", "distance_to_target", "channel_activation", "tsne_x", "tsne_y"]
+            )
+            for i, image_path in enumerate(self.paths):
+                writer.writerow(
+                    [
+                        image_path,
+                        self.labels[i],
+                        f"{self.to_target[i]:.6g}",
+                        f"{self.vectors[i, self.channel]:.6g}",
+                        *self.embedding[i].round(4),
+                    ]
+                )
+        return path
+
+    def write_plots(self, folder: str | Path) -> list[Path]:
+        """Write activation_profile.png, distances.png and tsne.png into an existing folder;
+        returns their paths."""
+        from featviz_extras import plots
+
+        folder = Path(folder)
+        title = f"{self.model_name} {self.layer}"
+        target_label = Path(self.target_name).name
+        closest, nearest = next(iter(self.class_summaries().items()))
+        return [
+            plots.plot_activation_profile(
+                self.target,
+                folder / "activation_profile.png",
+                self.channel,
+                title=f"{target_label}: {title} channel means",
+            ),
+            plots.plot_distance_histograms(
+                {**self.pairs, "target_vs_images": self.to_target},
+                folder / "distances.png",
+                markers={f"target vs {closest} (mean)": nearest["mean"]},
+                title=f"{title}: L2 distances of channel-mean activations",
+            ),
+            plots.plot_tsne(
+                self.embedding,
+                self.labels,
+                folder / "tsne.png",
+                target_label=target_label,
+                title=f"{title}: t-SNE (perplexity {self.perplexity:g})",
+            ),
+        ]
+
+
+def analyze(
+    model: "keras.Model",
+    layer: str,
+    target: ImageLike,
+    root: str | Path,
+    preprocess: Preprocess,
+    channel: int,
+    size: int | None = None,
+    max_per_class: int | None = None,
+    batch_size: int = 32,
+    n_pairs: int | None = 2000,
+    perplexity: float | None = None,
+    seed: int | None = 0,
+    progress: bool = True,
+    n_threads: int | None = None,
+) -> Analysis:
+    """Place a target image among the images of an ImageNet-style folder in a layer's
+    activation space: activation vectors, distances to the target and between pairs, t-SNE.
+
+    :param model: a Keras model with ``layer``; ``channel``: the channel reported on.
+    :param target: a path or an RGB array (H, W, 3) in [0, 255].
+    :param root: folder ``<root>/<class>/*.JPEG`` (:func:`featviz_extras.images.find_images`).
+    :param preprocess, size, batch_size, progress: as in :func:`activation_vectors`.
+    :param max_per_class: as in :func:`featviz_extras.images.labelled_images`.
+    :param n_pairs, seed: as in :func:`pair_distances` (seed also seeds t-SNE).
+    :param perplexity, n_threads: as in :func:`tsne_embedding` (None: automatic).
+    :return: an :class:`Analysis`.
+    """
+    from featviz_extras import models
+
+    models.check_channel(model, layer, channel)
+    paths, labels = labelled_images(root, max_per_class)
+    target_image = load_image(target)
+    size = size or models.fixed_input_size(model)
+    target_vector = activation_vectors(
+        model, layer, [target_image], preprocess, size=size, progress=False
+    )[0]
+    vectors = activation_vectors(
+        model, layer, paths, preprocess, size=size, batch_size=batch_size, progress=progress
+    )
+    if perplexity is None:
+        perplexity = auto_perplexity(len(vectors) + 1)
+    return Analysis(
+        model_name=model.name,
+        layer=layer,
+        channel=channel,
+        image_size=size,
+        target_name=str(target) if isinstance(target, str | Path) else "image array",
+        root=Path(root),
+        paths=paths,
+        labels=labels,
+        target=target_vector,
+        vectors=vectors,
+        to_target=l2_distances(target_vector, vectors),
+        by_class=distances_by_class(target_vector, vectors, labels),
+        pairs=pair_distances(vectors, labels, n_pairs=n_pairs, seed=seed),
+        embedding=tsne_embedding(
+            vectors, target_vector, perplexity=perplexity, seed=seed, n_threads=n_threads
+        ),
+        perplexity=perplexity,
+        seed=seed,
+    )

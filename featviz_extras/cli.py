@@ -9,27 +9,39 @@ path of a local weights file. Errors are reported in one line, with exit status 
 """
 
 import argparse
-import csv
-import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from featviz_extras.models import MODEL_NAMES as MODEL_CHOICES  # models imports TF lazily
+from featviz_extras import images  # no TensorFlow: models and render import it lazily
+from featviz_extras.models import MODEL_NAMES as MODEL_CHOICES
+from featviz_extras.render import DEFAULT_STEP_SIZE, METHODS
 
 if TYPE_CHECKING:
     import keras
 
 PROGRAM = "python -m featviz_extras"
+WEIGHTS_CHOICES = "imagenet|none|PATH"
+
+
+class CommandError(Exception):
+    """A mistake in the command's arguments found while it runs (printed as one line)."""
 
 
 def parse_weights(text: str) -> str | None:
-    """``--weights`` value: ``"imagenet"``, ``None`` for ``none``, else a file path (kept as is)."""
+    """``--weights`` value: ``"imagenet"``, ``None`` for ``none``, else the path of an existing
+    file (kept as given)."""
     if text.lower() == "none":
         return None
     if text.lower() == "imagenet":
         return "imagenet"
+    if not os.path.isfile(text):
+        raise argparse.ArgumentTypeError(
+            f"weights file {text!r} does not exist; give --weights {WEIGHTS_CHOICES} (the path "
+            "of a local .h5/.keras weights file)"
+        )
     return text
 
 
@@ -38,6 +50,14 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
     return value
 
 
@@ -64,6 +84,12 @@ def _add_model_arguments(parser: argparse.ArgumentParser, layer_default: str | N
     parser.add_argument(
         "--size", type=positive_int, help="image side in pixels (default: the model's, 224/299)"
     )
+    parser.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="seed of the random weights (--weights none) and of every random draw (default: 0)",
+    )
 
 
 def _add_weights_argument(parser: argparse.ArgumentParser) -> None:
@@ -71,7 +97,7 @@ def _add_weights_argument(parser: argparse.ArgumentParser) -> None:
         "--weights",
         type=parse_weights,
         default="imagenet",
-        metavar="imagenet|none|PATH",
+        metavar=WEIGHTS_CHOICES,
         help="imagenet (default; downloaded by Keras), none (random weights), or a local "
         ".h5/.keras file",
     )
@@ -100,12 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     visualize.add_argument("--out", type=Path, required=True, help="output image (.png)")
     visualize.add_argument("--gif", type=Path, help="also write the ascent as an animated GIF")
     visualize.add_argument("--plot", type=Path, help="also write a figure with the objective curve")
-    visualize.add_argument("--method", choices=("seed", "regularized"), default="seed")
-    visualize.add_argument("--steps", type=int, default=100, help="default: 100")
-    visualize.add_argument(
-        "--step-size", type=float, help="default: 0.1 (seed), 0.05 (regularized)"
-    )
-    visualize.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    visualize.add_argument("--method", choices=METHODS, default="seed", help="default: seed")
+    visualize.add_argument("--steps", type=non_negative_int, default=100, help="default: 100")
+    defaults = ", ".join(f"{step} ({method})" for method, step in DEFAULT_STEP_SIZE.items())
+    visualize.add_argument("--step-size", type=float, help=f"default: {defaults}")
     visualize.add_argument(
         "--frame-every",
         type=positive_int,
@@ -166,7 +190,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="pairs drawn per distance group (default: 2000)",
     )
     analyze.add_argument("--perplexity", type=float, help="t-SNE perplexity (default: automatic)")
-    analyze.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     analyze.set_defaults(run=run_analyze)
     return parser
 
@@ -175,10 +198,18 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 success, 1 error, 2 bad arguments)."""
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+    from featviz_extras.models import WeightsDownloadError
+
     try:
         args.run(args)
-    except (ValueError, TypeError, IndexError, RuntimeError, OSError) as error:
-        print(f"{PROGRAM} {args.command}: error: {error}", file=sys.stderr)
+    except WeightsDownloadError as error:
+        _error(args, f"could not download ImageNet weights for {error.model_name}; pass "
+                     "--weights PATH (a local .h5/.keras file, e.g. copied from "
+                     "~/.keras/models/ on a machine with internet) or --weights none (random "
+                     f"weights). The error was: {error.cause}")
+        return 1
+    except (CommandError, ValueError, TypeError, IndexError, RuntimeError, OSError) as error:
+        _error(args, str(error))
         return 1
     except KeyboardInterrupt:
         print(f"{PROGRAM} {args.command}: interrupted", file=sys.stderr)
@@ -186,59 +217,75 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _error(args: argparse.Namespace, message: str) -> None:
+    print(f"{PROGRAM} {args.command}: error: {message}", file=sys.stderr)
+
+
 # ---------------------------------------------------------------------------------------------
 # Subcommands
 # ---------------------------------------------------------------------------------------------
 
 
-def load_model_with_layer(name: str, weights: str | None, layer: str, seed: int) -> "keras.Model":
-    """A named model that has ``layer``: without the classifier head (any input size) if the
-    layer is in the convolutional part, else with it. Random weights are seeded by ``seed``."""
+def load_model(args: argparse.Namespace) -> "keras.Model":
+    """The model of ``--model`` that has ``--layer`` (random weights seeded by ``--seed``);
+    checks ``--channel``."""
     import keras
 
     from featviz_extras import models
 
-    keras.utils.set_random_seed(seed)
-    model = models.load_model(name, weights=weights, include_top=False)
-    if layer not in models.layer_names(model):
-        model = models.load_model(name, weights=weights, include_top=True)
-    models.get_layer(model, layer)  # unknown layer: ValueError listing the valid names
+    keras.utils.set_random_seed(args.seed)
+    model = models.load_model_for_layer(args.model, args.layer, args.weights)
+    models.check_channel(model, args.layer, args.channel)
     return model
 
 
-def _output_folder_exists(path: Path) -> None:
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"cannot write {path}: folder {path.parent} does not exist")
+def image_size(args: argparse.Namespace, model: "keras.Model") -> int:
+    """``--size``, else the model's fixed input size, else the named model's native size."""
+    from featviz_extras import models
+
+    fixed = models.fixed_input_size(model)
+    if args.size is not None and fixed is not None and args.size != fixed:
+        raise CommandError(
+            f"--size {args.size} does not fit layer {args.layer!r}: it is in the classifier "
+            f"head of {args.model}, whose input is {fixed}x{fixed}; pass --size {fixed} or leave "
+            "--size out"
+        )
+    return args.size or fixed or models.input_size(args.model)
 
 
 def run_visualize(args: argparse.Namespace) -> None:
     """``visualize``: render one channel; write --out, and --gif / --plot if given."""
     from featviz_extras import models, plots, render
 
-    for path in (args.out, args.gif, args.plot):
+    for path in (args.out, args.gif, args.plot):  # before the slow work
         if path is not None:
-            _output_folder_exists(path)
+            images.output_path(path)
     if args.gif is not None and args.gif.suffix.lower() != ".gif":
-        raise ValueError(f"--gif {args.gif} should end in .gif")
-    model = load_model_with_layer(args.model, args.weights, args.layer, args.seed)
-    models.check_channel(model, args.layer, args.channel)
-    image, history = render.visualize(
-        model,
-        args.layer,
-        args.channel,
+        raise CommandError(f"--gif {args.gif} should end in .gif")
+    model = load_model(args)
+    settings = render.Settings(
         steps=args.steps,
-        step_size=args.step_size,
-        size=args.size or models.input_size(args.model),
-        seed=args.seed,
         method=args.method,
+        step_size=args.step_size,
+        size=image_size(args, model),
+        seed=args.seed,
+        preprocess=models.preprocessor(args.model),
         return_history=True,
         frame_every=args.frame_every,
-        preprocess=models.preprocessor(args.model),
         progress=True,
     )
-    written = [plots.save_image(image, args.out)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", render.ZeroGradientWarning)
+        image, history = render.visualize(model, args.layer, args.channel, settings)
+    for warning in caught:
+        if issubclass(warning.category, render.ZeroGradientWarning):
+            print(f"{PROGRAM} visualize: warning: {warning.message}", file=sys.stderr)
+        else:  # not ours: shown as Python would have
+            warnings.showwarning(warning.message, warning.category, warning.filename,
+                                 warning.lineno)
+    written = [images.save_image(image, args.out)]
     if args.gif is not None:
-        written.append(plots.save_gif(history.frames, args.gif))
+        written.append(images.save_gif(history.frames, args.gif))
     if args.plot is not None:
         title = f"{args.model} {args.layer} channel {args.channel}"
         written.append(plots.plot_visualization(image, args.plot, title, history.activation))
@@ -252,108 +299,61 @@ def run_visualize(args: argparse.Namespace) -> None:
 
 def run_classify(args: argparse.Namespace) -> None:
     """``classify``: print (and optionally save) each model's top classes for the image."""
-    from featviz_extras.classify import classify
+    import json
+
+    from featviz_extras.classification import RANDOM_WEIGHTS_NOTE, classify
 
     if args.json is not None:
-        _output_folder_exists(args.json)
-    results = classify(args.image, models=args.models, top=args.top, weights=args.weights)
-    for name, predictions in results.items():
-        print(name)
-        for rank, (wnid, class_name, probability) in enumerate(predictions, start=1):
-            print(f"  {rank}. {wnid} {class_name:<30} {100 * probability:6.2f}%")
+        images.output_path(args.json)
+    result = classify(args.image, models=args.models, top=args.top, weights=args.weights)
+    print(result.table())
+    if result.random_weights:
+        print(f"NOTE: {RANDOM_WEIGHTS_NOTE} (--weights none); use --weights imagenet or "
+              "--weights PATH")
     if args.json is not None:
-        table = {
-            name: [{"wnid": w, "name": n, "probability": p} for w, n, p in predictions]
-            for name, predictions in results.items()
-        }
-        args.json.write_text(json.dumps(table, indent=2) + "\n")
+        args.json.write_text(json.dumps(result.to_json(), indent=2) + "\n")
         print(f"wrote {args.json}")
 
 
 def run_analyze(args: argparse.Namespace) -> None:
     """``analyze``: activation vectors of target and folder, distances, t-SNE; plots and tables."""
-    from featviz_extras import analysis, models, plots
+    from featviz_extras import analysis
 
-    paths, labels = analysis.labelled_images(args.images, args.max_per_class)
-    target_image = analysis.load_image(args.target)  # fails early if unreadable
-    model = load_model_with_layer(args.model, args.weights, args.layer, args.seed)
-    models.check_channel(model, args.layer, args.channel)
-    size = args.size or analysis.model_input_size(model) or models.input_size(args.model)
-    target = analysis.activation_vectors(
-        model, args.layer, [target_image], args.model, size=size, progress=False
-    )[0]
-    vectors = analysis.activation_vectors(
-        model, args.layer, paths, args.model, size=size, batch_size=args.batch_size
-    )
-    to_target = analysis.l2_distances(target, vectors)
-    by_class = analysis.distances_by_class(target, vectors, labels)
-    groups = analysis.pair_distances(vectors, labels, n_pairs=args.pairs, seed=args.seed)
-    perplexity = args.perplexity
-    if perplexity is None:
-        perplexity = analysis.auto_perplexity(len(vectors) + 1)
-    embedding = analysis.tsne_embedding(vectors, target, perplexity=perplexity, seed=args.seed)
-
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    class_summaries = {label: analysis.summarize(d) for label, d in by_class.items()}
-    closest = sorted(class_summaries, key=lambda label: class_summaries[label]["mean"])
-    title = f"{args.model} {args.layer}"
-    written = [
-        plots.plot_activation_profile(
-            target,
-            args.out_dir / "activation_profile.png",
-            args.channel,
-            title=f"{args.target.name}: {title} channel means",
-        ),
-        plots.plot_distance_histograms(
-            {**groups, "target_vs_images": to_target},
-            args.out_dir / "distances.png",
-            markers={f"target vs {closest[0]} (mean)": class_summaries[closest[0]]["mean"]},
-            title=f"{title}: L2 distances of channel-mean activations",
-        ),
-        plots.plot_tsne(
-            embedding,
-            labels,
-            args.out_dir / "tsne.png",
-            target_label=args.target.name,
-            title=f"{title}: t-SNE (perplexity {perplexity:g})",
-        ),
-    ]
-    summary = {
-        "model": args.model,
-        "layer": args.layer,
-        "channel": args.channel,
-        "weights": args.weights,
-        "image_size": size,
-        "target": str(args.target),
-        "images": str(args.images),
-        "n_images": len(paths),
-        "target_channel_activation": float(target[args.channel]),
-        "target_vs_images": analysis.summarize(to_target),
-        "target_vs_class": {label: class_summaries[label] for label in closest},
-        "pairs": {group: analysis.summarize(d) for group, d in groups.items()},
-        "tsne": {"perplexity": perplexity, "seed": args.seed, "target": embedding[-1].tolist()},
-    }
-    (args.out_dir / "distances.json").write_text(json.dumps(summary, indent=2) + "\n")
-    with open(args.out_dir / "distances.csv", "w", newline="") as table:
-        writer = csv.writer(table)
-        writer.writerow(
-            ["path", "class", "distance_to_target", "channel_activation", "tsne_x", "tsne_y"]
+    # the inputs are checked before the (slow) model loading
+    paths, _ = images.labelled_images(args.images, args.max_per_class)
+    images.load_image(args.target)
+    points = len(paths) + 1  # the images and the target
+    if args.perplexity is not None and not 0 < args.perplexity < points:
+        raise CommandError(
+            f"--perplexity {args.perplexity:g} must be above 0 and below {points} (the number "
+            f"of images plus the target); leave --perplexity out to use "
+            f"{analysis.auto_perplexity(points):g}"
         )
-        for i, path in enumerate(paths):
-            writer.writerow(
-                [
-                    path,
-                    labels[i],
-                    f"{to_target[i]:.6g}",
-                    f"{vectors[i, args.channel]:.6g}",
-                    *embedding[i].round(4),
-                ]
-            )
-    written += [args.out_dir / "distances.json", args.out_dir / "distances.csv"]
+    model = load_model(args)
+    result = analysis.analyze(
+        model,
+        args.layer,
+        args.target,
+        args.images,
+        args.model,
+        args.channel,
+        size=image_size(args, model),
+        max_per_class=args.max_per_class,
+        batch_size=args.batch_size,
+        n_pairs=args.pairs,
+        perplexity=args.perplexity,
+        seed=args.seed,
+    )
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    written = result.write_plots(args.out_dir)
+    written.append(result.write_json(args.out_dir / "distances.json",
+                                     extra={"model": args.model, "weights": args.weights}))
+    written.append(result.write_csv(args.out_dir / "distances.csv"))
+    closest = result.class_summaries()
     print(
-        f"{len(paths)} images in {len(by_class)} classes; closest classes to the target "
+        f"{len(result.paths)} images in {len(closest)} classes; closest classes to the target "
         "(mean L2 distance):"
     )
-    for label in closest[:5]:
-        print(f"  {label:<20} {class_summaries[label]['mean']:.4g}")
+    for label, summary in list(closest.items())[:5]:
+        print(f"  {label:<20} {summary['mean']:.4g}")
     print("wrote " + ", ".join(str(path) for path in written))

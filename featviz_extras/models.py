@@ -1,4 +1,8 @@
-"""Keras ImageNet models: loading, weights, preprocessing, cutting at a layer, validation.
+"""Keras ImageNet models: loading, weights, input sizes, preprocessing, cutting at a layer.
+
+Input sizes: :func:`input_size` is a named architecture's native size (224, 299);
+:func:`fixed_input_size` is what a built model accepts (None: any size). Every module asks
+these two, nowhere else.
 
 Images handed to :func:`preprocess` are float RGB in [0, 255] with shape (N, H, W, 3).
 The gradient-ascent loops in :mod:`featviz_extras.render` optimize images in [-1, 1];
@@ -54,8 +58,33 @@ def _constructor(name: str) -> Callable[..., keras.Model]:
 
 
 def input_size(name: str) -> int:
-    """Native square input size in pixels of a named model (224, or 299 for inception_v3)."""
+    """Native square input size in pixels of a named model (224, or 299 for inception_v3): the
+    size it was trained at, and the fixed input size of the model built with its head."""
     return _APPLICATIONS[_check_name(name)][2]
+
+
+def fixed_input_size(model: keras.Model) -> int | None:
+    """Square input size in pixels of a built single-input model, or None if it accepts any
+    image size (e.g. the applications built with ``include_top=False``). A non-square fixed
+    input raises ValueError."""
+    height, width = model_input(model).shape[1:3]
+    if height is None or width is None:
+        return None
+    if height != width:
+        raise ValueError(f"model {model.name!r} takes non-square {height}x{width} images; "
+                         "feature visualization here needs square images")
+    return int(height)
+
+
+class WeightsDownloadError(RuntimeError):
+    """Keras could not download a model's ImageNet weights (no internet, blocked URL)."""
+
+    def __init__(self, name: str, cause: Exception):
+        self.model_name, self.cause = name, cause
+        super().__init__(
+            f"could not download ImageNet weights for {name}; pass weights=<local .h5 file> "
+            f"or weights=None (random initialisation). The error was: {cause}"
+        )
 
 
 def load_model(
@@ -70,7 +99,8 @@ def load_model(
     :param include_top: keep the classifier head. With the head the input is fixed to
         :func:`input_size` pixels; without it any image size is accepted.
     :return: the ``keras.Model``; its input takes images already passed through
-        :func:`preprocess` (shape (N, H, W, 3)).
+        :func:`preprocess` (shape (N, H, W, 3)). A failed download of the ImageNet weights
+        raises :class:`WeightsDownloadError`.
     """
     _check_name(name)
     if weights is None or weights == "imagenet":
@@ -93,10 +123,22 @@ def load_model(
     try:
         return constructor(weights="imagenet", include_top=include_top)
     except Exception as excpt:  # Keras raises a bare Exception on URL failures
-        raise RuntimeError(
-            f"could not download ImageNet weights for {name}; pass weights=<local .h5 file> "
-            f"or weights=None (random initialisation). The error was: {excpt}"
-        ) from excpt
+        raise WeightsDownloadError(name, excpt) from excpt
+
+
+def load_model_for_layer(
+    name: str, layer: str, weights: str | os.PathLike | None = "imagenet"
+) -> keras.Model:
+    """A named model that has ``layer``: built without its classifier head (any image size)
+    when the layer is in the convolutional part, else with it (fixed :func:`input_size`).
+    Arguments as in :func:`load_model`; an unknown layer raises ValueError listing the valid
+    names. Random weights (``weights=None``) follow Keras's global seed
+    (``keras.utils.set_random_seed``)."""
+    model = load_model(name, weights=weights, include_top=False)
+    if layer not in layer_names(model):
+        model = load_model(name, weights=weights, include_top=True)
+    get_layer(model, layer)
+    return model
 
 
 def preprocess(name: str, images: np.ndarray) -> np.ndarray:

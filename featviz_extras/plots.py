@@ -1,8 +1,8 @@
-"""Figures of feature-visualization results, written to files (matplotlib Agg, Pillow for GIFs).
+"""Figures of feature-visualization results, written to files (matplotlib).
 
 Figures are built with :class:`matplotlib.figure.Figure` directly (no pyplot state, no display
 needed); the file format follows the suffix of the path (use ``.png``). Every function returns the
-path it wrote.
+path it wrote. Images themselves (PNG, GIF) are written by :mod:`featviz_extras.images`.
 """
 
 from collections.abc import Mapping, Sequence
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from featviz_extras.analysis import check_image
+from featviz_extras.images import output_path, to_uint8
 
 FIGURE_DPI = 120
 HIGHLIGHT = "tab:red"
@@ -22,69 +22,20 @@ GROUP_COLOURS = {
 }
 
 
-def _output_path(path: str | Path, suffix: str | None = None) -> Path:
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"cannot write {path}: folder {path.parent} does not exist")
-    if suffix is not None and path.suffix.lower() != suffix:
-        raise ValueError(f"{path} should end in {suffix}")
-    return path
-
-
-def _to_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
-    """An RGB image ``(H, W, 3)`` in [0, 255] as uint8 (floats are rounded)."""
-    image = np.asarray(image)
-    if image.dtype == np.uint8:
-        return check_image(image, name).astype(np.uint8)
-    return np.round(check_image(image, name)).astype(np.uint8)
-
-
 def _figure(width: float, height: float):
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def save_image(image: np.ndarray, path: str | Path) -> Path:
-    """Write an RGB image ``(H, W, 3)`` in [0, 255] pixel for pixel (uint8; floats rounded)."""
-    from PIL import Image
-
-    path = _output_path(path)
-    Image.fromarray(_to_uint8(image)).save(path)
-    return path
-
-
-def save_gif(
-    frames: Sequence[np.ndarray], path: str | Path, duration_ms: int = 80, loop: int = 0
-) -> Path:
-    """Write an animated GIF of RGB frames ``(H, W, 3)`` in [0, 255], all of the same shape.
-
-    ``duration_ms`` is the display time of each frame in milliseconds; ``loop=0`` repeats
-    forever. Pillow stores a frame identical to the one before it by lengthening that frame's
-    display time instead, so such a GIF has fewer frames but plays the same.
-    """
-    from PIL import Image
-
-    path = _output_path(path, ".gif")
-    if len(frames) == 0:
-        raise ValueError("no frames to write (ask render.visualize for return_history=True)")
-    if duration_ms < 1:
-        raise ValueError(f"duration_ms must be a positive number of milliseconds: {duration_ms}")
-    images = [_to_uint8(frame, f"frame {i}") for i, frame in enumerate(frames)]
-    shapes = {image.shape for image in images}
-    if len(shapes) > 1:
-        raise ValueError(f"frames have different shapes {sorted(shapes)}")
-    pictures = [Image.fromarray(image) for image in images]
-    pictures[0].save(
-        path,
-        format="GIF",
-        save_all=True,
-        append_images=pictures[1:],
-        duration=duration_ms,
-        loop=loop,
-        disposal=1,
-        optimize=False,
-    )
+def _save(figure, path: Path, title: str | None, axes=None) -> Path:
+    """Give ``axes`` (or, without axes, the whole figure) its title, write the figure to
+    ``path`` and return the path."""
+    if title and axes is not None:
+        axes.set_title(title)
+    elif title:
+        figure.suptitle(title)
+    figure.savefig(path, dpi=FIGURE_DPI)
     return path
 
 
@@ -96,8 +47,8 @@ def plot_visualization(
 ) -> Path:
     """The visualization ``(H, W, 3)`` in [0, 255], beside the objective per ascent step
     (``activation``, shape ``(steps + 1,)``, e.g. ``history.activation``) if given."""
-    path = _output_path(path)
-    image = _to_uint8(image)
+    path = output_path(path)
+    image = to_uint8(image)
     if activation is None:
         figure = _figure(5, 5)
         image_axes = figure.add_subplot()
@@ -113,10 +64,7 @@ def plot_visualization(
         curve_axes.grid(alpha=0.3)
     image_axes.imshow(image)
     image_axes.set_axis_off()
-    if title:
-        figure.suptitle(title)
-    figure.savefig(path, dpi=FIGURE_DPI)
-    return path
+    return _save(figure, path, title)
 
 
 def plot_activation_profile(
@@ -127,7 +75,7 @@ def plot_activation_profile(
 ) -> Path:
     """Bar chart of a channel-mean activation vector ``(C,)`` over the channel index, with
     ``channel`` highlighted (and its value written in the legend)."""
-    path = _output_path(path)
+    path = output_path(path)
     vector = np.asarray(vector, dtype=np.float64)
     if vector.ndim != 1 or vector.size == 0:
         raise ValueError(f"vector has shape {vector.shape}; expected (C,), one value per channel")
@@ -148,10 +96,7 @@ def plot_activation_profile(
     axes.set_xlim(-0.5, vector.size - 0.5)
     axes.set_xlabel("channel")
     axes.set_ylabel("mean activation")
-    if title:
-        axes.set_title(title)
-    figure.savefig(path, dpi=FIGURE_DPI)
-    return path
+    return _save(figure, path, title, axes)
 
 
 def plot_distance_histograms(
@@ -167,7 +112,7 @@ def plot_distance_histograms(
     ``"target vs images"``) to distances ``(n,)``; ``markers`` maps a label to a distance drawn
     as a vertical line (e.g. the target's mean distance to one class).
     """
-    path = _output_path(path)
+    path = output_path(path)
     if not groups:
         raise ValueError("no distance groups to plot")
     values = {name: np.asarray(d, dtype=np.float64).ravel() for name, d in groups.items()}
@@ -193,10 +138,7 @@ def plot_distance_histograms(
     axes.set_xlabel("L2 distance between activation vectors")
     axes.set_ylabel("density")
     axes.legend()
-    if title:
-        axes.set_title(title)
-    figure.savefig(path, dpi=FIGURE_DPI)
-    return path
+    return _save(figure, path, title, axes)
 
 
 def plot_tsne(
@@ -213,7 +155,7 @@ def plot_tsne(
     Points are coloured by their ``N`` labels (legend shown up to 20 classes); the target is a
     large red star.
     """
-    path = _output_path(path)
+    path = output_path(path)
     embedding = np.asarray(embedding, dtype=np.float64)
     labels = np.asarray(labels)
     expected = len(labels) + int(with_target)
@@ -242,10 +184,7 @@ def plot_tsne(
         axes.legend(fontsize="small", markerscale=1.0, loc="best")
     axes.set_xlabel("t-SNE 1")
     axes.set_ylabel("t-SNE 2")
-    if title:
-        axes.set_title(title)
-    figure.savefig(path, dpi=FIGURE_DPI)
-    return path
+    return _save(figure, path, title, axes)
 
 
 def _class_colours(n: int) -> list[tuple[float, float, float, float]]:

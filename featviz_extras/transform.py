@@ -31,6 +31,9 @@ class Transforms:
     rotation: float = 10.0
 
     def __post_init__(self):
+        object.__setattr__(self, "scale", tuple(self.scale))  # hashable: a cache key
+        if len(self.scale) != 2:
+            raise ValueError(f"scale must be (smallest, largest), got {self.scale}")
         if self.jitter < 0 or self.rotation < 0:
             raise ValueError(f"jitter and rotation must be >= 0, got {self}")
         if not 0 < self.scale[0] <= self.scale[1]:
@@ -81,11 +84,15 @@ def apply_affine(images: tf.Tensor, matrices: tf.Tensor) -> tf.Tensor:
     )
 
 
-def random_transform(images: tf.Tensor, seed: tf.Tensor, transforms: Transforms) -> tf.Tensor:
+def random_transform(
+    images: tf.Tensor, seed: tf.Tensor, transforms: Transforms, strength: float | tf.Tensor = 1.0
+) -> tf.Tensor:
     """Apply an independent random jitter + scale + rotation to each image.
 
     :param images: float (N, H, W, C), static H and W.
     :param seed: int32 tensor of shape (2,) for the stateless random draws.
+    :param strength: scales every drawn transformation (translation and angle times
+        ``strength``, zoom ``1 + strength * (zoom - 1)``): 1 uses the full ranges, 0 none.
     :return: the transformed images, same shape.
     """
     import tensorflow as tf
@@ -93,8 +100,8 @@ def random_transform(images: tf.Tensor, seed: tf.Tensor, transforms: Transforms)
     count = tf.shape(images)[0]
     height, width = int(images.shape[1]), int(images.shape[2])
     uniform = tf.random.stateless_uniform(tf.stack([count, 4]), seed=seed)
-    translation = transforms.jitter * (2.0 * uniform[:, :2] - 1.0)
+    translation = strength * transforms.jitter * (2.0 * uniform[:, :2] - 1.0)
     smallest, largest = transforms.scale
-    zoom = smallest + (largest - smallest) * uniform[:, 2]
-    angle = math.radians(transforms.rotation) * (2.0 * uniform[:, 3] - 1.0)
+    zoom = 1.0 + strength * (smallest + (largest - smallest) * uniform[:, 2] - 1.0)
+    angle = strength * math.radians(transforms.rotation) * (2.0 * uniform[:, 3] - 1.0)
     return apply_affine(images, affine_matrices(translation, zoom, angle, height, width))

@@ -1,135 +1,13 @@
-"""Tests of featviz_extras.analysis: image loading, activation vectors, distances, t-SNE."""
+"""Tests of featviz_extras.analysis: activation vectors, distances, t-SNE, the whole pipeline."""
 
+import csv
 from itertools import combinations
 
 import numpy as np
 import pytest
-from PIL import Image
+from featviz_testing import write_image
 
 from featviz_extras import analysis
-
-
-def write_image(path, array):
-    """Save a uint8 RGB array; the format follows the suffix (.png, .jpg, .JPEG)."""
-    Image.fromarray(np.asarray(array, dtype=np.uint8)).save(path)
-    return path
-
-
-@pytest.fixture
-def image_tree(tmp_path):
-    """<root>/<class>/ with 3 + 2 images of different formats, plus files that are not images."""
-    rng = np.random.default_rng(0)
-    root = tmp_path / "images"
-    layout = {"n0001": ["a.JPEG", "b.jpg", "c.png"], "n0002": ["x.PNG", "y.jpeg"]}
-    for label, names in layout.items():
-        (root / label).mkdir(parents=True)
-        for name in names:
-            write_image(root / label / name, rng.integers(0, 256, (12, 10, 3)))
-        (root / label / "notes.txt").write_text("not an image")
-    (root / "empty_class").mkdir()
-    return root
-
-
-# -- images -------------------------------------------------------------------------------------
-
-
-def test_find_images_imagenet_layout(image_tree):
-    found = analysis.find_images(image_tree)
-    assert list(found) == ["n0001", "n0002"]  # sorted; the empty folder is left out
-    assert [p.name for p in found["n0001"]] == ["a.JPEG", "b.jpg", "c.png"]
-    assert [p.name for p in found["n0002"]] == ["x.PNG", "y.jpeg"]
-
-
-def test_labelled_images_and_max_per_class(image_tree):
-    paths, labels = analysis.labelled_images(image_tree)
-    assert labels == ["n0001"] * 3 + ["n0002"] * 2
-    assert [p.parent.name for p in paths] == labels
-    paths, labels = analysis.labelled_images(image_tree, max_per_class=1)
-    assert [p.name for p in paths] == ["a.JPEG", "x.PNG"] and labels == ["n0001", "n0002"]
-    with pytest.raises(ValueError, match="max_per_class"):
-        analysis.labelled_images(image_tree, max_per_class=0)
-
-
-def test_find_images_errors_name_the_path_and_layout(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nowhere.*expected <root>/<class"):
-        analysis.find_images(tmp_path / "nowhere")
-    (tmp_path / "flat").mkdir()
-    with pytest.raises(ValueError, match="no images found in .*flat; expected <root>/<class"):
-        analysis.find_images(tmp_path / "flat")
-    write_image(tmp_path / "flat" / "loose.png", np.zeros((4, 4, 3)))
-    with pytest.raises(ValueError, match="1 images lie directly in it"):
-        analysis.find_images(tmp_path / "flat")
-
-
-def test_load_image_from_file_is_exact_and_resizes(tmp_path):
-    pixels = np.random.default_rng(1).integers(0, 256, (20, 30, 3))
-    path = write_image(tmp_path / "img.png", pixels)
-    loaded = analysis.load_image(path)
-    assert loaded.dtype == np.float32 and loaded.shape == (20, 30, 3)
-    np.testing.assert_array_equal(loaded, pixels)
-    resized = analysis.load_image(str(path), size=16)
-    assert resized.shape == (16, 16, 3)
-    assert 0 <= resized.min() and resized.max() <= 255
-    # bilinear resizing keeps a constant image constant, per channel
-    constant = write_image(tmp_path / "constant.png", np.broadcast_to([10, 200, 255], (7, 9, 3)))
-    expected = np.broadcast_to([10, 200, 255], (32, 32, 3))
-    np.testing.assert_allclose(analysis.load_image(constant, 32), expected, atol=1e-3)
-
-
-def test_load_image_converts_grey_files_to_rgb(tmp_path):
-    grey = np.arange(48, dtype=np.uint8).reshape(6, 8)
-    Image.fromarray(grey, mode="L").save(tmp_path / "grey.png")
-    loaded = analysis.load_image(tmp_path / "grey.png")
-    assert loaded.shape == (6, 8, 3)
-    for channel in range(3):
-        np.testing.assert_array_equal(loaded[..., channel], grey)
-
-
-def test_load_image_array_is_not_modified():
-    image = np.linspace(0, 255, 5 * 6 * 3).reshape(5, 6, 3)
-    before = image.copy()
-    resized = analysis.load_image(image, 4)
-    np.testing.assert_array_equal(image, before)
-    assert resized.shape == (4, 4, 3)
-    same = analysis.load_image(image)
-    np.testing.assert_allclose(same, before.astype(np.float32))
-
-
-@pytest.mark.parametrize(
-    ("image", "message"),
-    [
-        (np.zeros((8, 8)), r"shape \(8, 8\); expected an RGB image"),
-        (np.zeros((8, 8, 4)), r"shape \(8, 8, 4\).*alpha"),
-        (np.full((8, 8, 3), 300.0), r"values in \[300, 300\]; expected RGB values in \[0, 255\]"),
-        (np.full((8, 8, 3), -1.0), r"values in \[-1, -1\]"),
-        (np.full((8, 8, 3), np.nan), "NaN"),
-        (np.full((8, 8, 3), "a"), "dtype"),
-    ],
-)
-def test_load_image_rejects_bad_arrays(image, message):
-    with pytest.raises(ValueError, match=message):
-        analysis.load_image(image)
-
-
-def test_load_image_file_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="missing.png"):
-        analysis.load_image(tmp_path / "missing.png")
-    (tmp_path / "fake.png").write_text("hello")
-    with pytest.raises(ValueError, match="fake.png is not an image file"):
-        analysis.load_image(tmp_path / "fake.png")
-
-
-def test_load_images_stacks_and_checks_shapes():
-    images = [np.zeros((4, 4, 3)), np.full((6, 5, 3), 255.0)]
-    stacked = analysis.load_images(images, size=3)
-    assert stacked.shape == (2, 3, 3, 3)
-    np.testing.assert_allclose(stacked[1], 255.0)
-    with pytest.raises(ValueError, match="different shapes.*pass size="):
-        analysis.load_images(images)
-    with pytest.raises(ValueError, match="no images"):
-        analysis.load_images([])
-    assert analysis.load_images(np.zeros((3, 4, 4, 3))).shape == (3, 4, 4, 3)
-
 
 # -- distances ----------------------------------------------------------------------------------
 
@@ -311,15 +189,12 @@ def test_activation_vectors_are_channel_means(tmp_path):
 
 @pytest.mark.slow
 def test_activation_vectors_with_named_preprocessing():
-    from featviz_extras import models
-
     images = np.random.default_rng(3).uniform(0, 255, (2, 8, 8, 3))
     model = identity_conv_model()
     vectors = analysis.activation_vectors(model, "mix", images, "vgg19", size=8, progress=False)
-    expected = models.preprocess("vgg19", images).mean(axis=(1, 2))
+    # vgg19 ("caffe") preprocessing, by hand: RGB -> BGR, minus the ImageNet BGR means
+    expected = images.mean(axis=(1, 2))[:, ::-1] - [103.939, 116.779, 123.68]
     np.testing.assert_allclose(vectors, expected, rtol=1e-4, atol=1e-4)
-    # vgg19 ("caffe") preprocessing flips RGB to BGR and subtracts the ImageNet means
-    assert not np.allclose(vectors, images.mean(axis=(1, 2)))
 
 
 @pytest.mark.slow
@@ -335,3 +210,59 @@ def test_activation_vectors_errors():
         analysis.activation_vectors(identity_conv_model(8), "mix", images, "alexnet")
     with pytest.raises(ValueError, match="no images"):
         analysis.activation_vectors(identity_conv_model(8), "mix", [], None)
+
+
+# -- the whole pipeline -------------------------------------------------------------------------
+
+
+def colour_tree(root):
+    """3 classes of 3 noisy 24x24 images each: red, green or blue."""
+    rng = np.random.default_rng(1)
+    for k, label in enumerate(["n01", "n02", "n03"]):
+        (root / label).mkdir(parents=True)
+        for i in range(3):
+            pixels = np.full((24, 24, 3), 30.0)
+            pixels[..., k] = 220
+            write_image(root / label / f"{i}.png", np.clip(pixels + rng.normal(0, 15, pixels.shape),
+                                                           0, 255))
+    return root
+
+
+@pytest.mark.slow
+def test_analyze_places_the_target_and_writes_its_tables(tmp_path):
+    """The identity 1x1 conv makes the activation vectors the images' mean colours, so every
+    number can be checked against NumPy on the pixels."""
+    import json
+
+    from featviz_extras import images
+
+    root = colour_tree(tmp_path / "images")
+    target = root / "n02" / "1.png"
+    result = analysis.analyze(identity_conv_model(), "mix", target, root, None, channel=1,
+                              size=24, n_pairs=None, seed=0, progress=False, n_threads=1)
+    paths, labels = images.labelled_images(root)
+    means = np.stack([images.load_image(path).mean(axis=(0, 1)) for path in paths])
+    assert result.paths == paths and result.labels == labels and result.image_size == 24
+    np.testing.assert_allclose(result.vectors, means, rtol=1e-5)
+    np.testing.assert_allclose(result.target, means[4], rtol=1e-5)
+    np.testing.assert_allclose(result.to_target, np.linalg.norm(means - means[4], axis=1),
+                               rtol=1e-4, atol=1e-3)
+    assert list(result.class_summaries())[0] == "n02"  # the green images are the closest
+    assert result.embedding.shape == (10, 2) and result.perplexity == pytest.approx(3.0)
+    json_path = result.write_json(tmp_path / "d.json", extra={"weights": None})
+    summary = json.loads(json_path.read_text())
+    assert summary["weights"] is None and summary["model"] == "tiny"
+    assert summary["n_images"] == 9 and summary["images"] == str(root)
+    assert summary["target_channel_activation"] == pytest.approx(means[4, 1], rel=1e-5)
+    assert summary["pairs"]["same_class"]["count"] == 9  # 3 classes x C(3, 2), n_pairs=None
+    assert summary["pairs"]["random"]["count"] == 36  # C(9, 2)
+    with open(result.write_csv(tmp_path / "d.csv")) as table:
+        rows = list(csv.DictReader(table))
+    assert [row["path"] for row in rows] == [str(path) for path in paths]
+    np.testing.assert_allclose([float(row["channel_activation"]) for row in rows], means[:, 1],
+                               rtol=1e-5)
+    written = result.write_plots(tmp_path)
+    assert [path.name for path in written] == ["activation_profile.png", "distances.png",
+                                                "tsne.png"]
+    with pytest.raises(IndexError, match="channel 3 is out of range"):
+        analysis.analyze(identity_conv_model(), "mix", target, root, None, channel=3, size=24)

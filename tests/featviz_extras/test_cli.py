@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from featviz_testing import make_image_tree
 from PIL import Image
 
 from featviz_extras import cli
@@ -25,13 +26,22 @@ def run_cli(capsys, *argv):
 def test_import_is_cheap_and_submodules_are_lazy():
     code = (
         "import sys, featviz_extras, featviz_extras.cli; "
+        "functions = [featviz_extras.visualize, featviz_extras.classify, "
+        "featviz_extras.load_model]; "
         "heavy = ('tensorflow', 'keras', 'sklearn', 'matplotlib'); "
         "heavy = [name for name in heavy if name in sys.modules]; "
-        "print(heavy, featviz_extras.classify.N_CLASSES)"
+        "print(heavy, featviz_extras.classification.N_CLASSES, "
+        "*[f.__module__ + '.' + f.__name__ for f in functions])"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["[]", "1000"]
+    assert result.stdout.split() == [
+        "[]",
+        "1000",
+        "featviz_extras.render.visualize",
+        "featviz_extras.classification.classify",
+        "featviz_extras.models.load_model",
+    ]
 
 
 def test_python_dash_m_help_lists_commands():
@@ -43,11 +53,13 @@ def test_python_dash_m_help_lists_commands():
         assert command in result.stdout
 
 
-def test_parse_weights():
+def test_parse_weights(tmp_path):
     assert cli.parse_weights("none") is None
     assert cli.parse_weights("None") is None
     assert cli.parse_weights("imagenet") == "imagenet"
-    assert cli.parse_weights("w/vgg19_notop.h5") == "w/vgg19_notop.h5"
+    weights = tmp_path / "vgg19_notop.h5"
+    weights.write_bytes(b"")
+    assert cli.parse_weights(str(weights)) == str(weights)
 
 
 @pytest.mark.parametrize(
@@ -60,6 +72,14 @@ def test_parse_weights():
         ),
         (["visualize", "--layer", "a", "--out", "o.png"], "--channel"),
         (["analyze", "--target", "t.png", "--images", "x", "--pairs", "0"], "positive integer"),
+        (  # the fix is written as flags
+            ["classify", "x.png", "--weights", "missing.h5"],
+            "weights file 'missing.h5' does not exist; give --weights imagenet|none|PATH",
+        ),
+        (["visualize", "--layer", "a", "--channel", "0", "--out", "o.png", "--seed", "-1"],
+         "argument --seed: expected an integer >= 0"),
+        (["visualize", "--layer", "a", "--channel", "0", "--out", "o.png", "--steps", "-1"],
+         "argument --steps: expected an integer >= 0"),
     ],
 )
 def test_bad_arguments_exit_2(capsys, argv, message):
@@ -77,6 +97,18 @@ def test_analyze_empty_folder_fails_cleanly_before_loading_a_model(capsys, tmp_p
     assert status == 1
     assert "analyze: error: no images found in" in err and "<root>/<class" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_analyze_bad_perplexity_is_named_as_a_flag_before_loading_a_model(capsys, tmp_path):
+    root = make_image_tree(tmp_path / "images")  # 5 images
+    status, _, err = run_cli(
+        capsys, "analyze", "--target", root / "n0001" / "a.JPEG", "--images", root,
+        "--perplexity", 6,
+    )
+    assert status == 1
+    assert "--perplexity 6 must be above 0 and below 6" in err
+    assert "leave --perplexity out to use 1.66667" in err and "perplexity=" not in err
+    assert len(err.strip().splitlines()) == 1
 
 
 # -- slow: end to end with TensorFlow -----------------------------------------------------------
@@ -138,8 +170,8 @@ def test_visualize_end_to_end_matches_the_api(capsys, tmp_path):
 
 
 @pytest.mark.slow
-def test_classify_end_to_end(capsys, tmp_path):
-    from featviz_extras import classify
+def test_classify_end_to_end_says_random_weights_are_meaningless(capsys, tmp_path):
+    from featviz_extras import classification
 
     image = tmp_path / "image.png"
     pixels = np.random.default_rng(0).integers(0, 256, (40, 40, 3)).astype(np.uint8)
@@ -159,16 +191,21 @@ def test_classify_end_to_end(capsys, tmp_path):
     )
     assert status == 0, err
     table = json.loads((tmp_path / "predictions.json").read_text())
-    assert list(table) == ["resnet50"]
-    rows = table["resnet50"]
+    assert table["random_weights"] is True and "meaningless" in table["note"]
+    assert list(table["predictions"]) == ["resnet50"]
+    rows = table["predictions"]["resnet50"]
     assert len(rows) == 4
     probabilities = [row["probability"] for row in rows]
     assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1
-    names = dict(classify.imagenet_classes())
+    names = dict(classification.imagenet_classes())
     assert all(names[row["wnid"]] == row["name"] for row in rows)
     lines = stdout.splitlines()
     assert lines[0] == "resnet50"
     assert lines[1].split()[:3] == ["1.", rows[0]["wnid"], rows[0]["name"]]
+    # next to the predictions: they mean nothing, and the fix as flags
+    assert lines[5].startswith("NOTE: these predictions come from random weights")
+    assert "meaningless without trained weights" in lines[5]
+    assert "use --weights imagenet or --weights PATH" in lines[5] and "weights=" not in stdout
 
 
 @pytest.mark.slow
@@ -241,7 +278,11 @@ def test_analyze_end_to_end_finds_the_planted_class(capsys, tmp_path):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--weights", "missing.h5"], "weights file 'missing.h5'"),
+        (  # a layer of the classifier head fixes the size: the fix is a flag
+            ["--weights", "none", "--model", "resnet50", "--layer", "avg_pool"],
+            "--size 32 does not fit layer 'avg_pool': it is in the classifier head of resnet50, "
+            "whose input is 224x224; pass --size 224 or leave --size out",
+        ),
         (
             ["--weights", "none", "--channel", "64"],
             "channel 64 is out of range for layer 'block1_conv1', which has 64 channels",
@@ -290,4 +331,30 @@ def test_imagenet_weights_offline_fail_cleanly(capsys, monkeypatch, tmp_path):
     status, stdout, err = run_cli(capsys, "classify", image, "--models", "resnet50")
     assert status == 1 and stdout == ""
     assert "classify: error: could not download ImageNet weights for resnet50" in err
-    assert "weights=None" in err and "Traceback" not in err
+    # the fix is written as flags, not as Python
+    assert "pass --weights PATH" in err and "or --weights none" in err
+    assert "weights=" not in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_visualize_prints_a_zero_gradient_warning_as_one_line(capsys, monkeypatch, tmp_path):
+    import warnings
+
+    from featviz_extras import render
+
+    original = render.visualize
+
+    def with_dead_channel(*args, **kwargs):
+        warnings.warn("the objective's gradient was exactly zero (test)",
+                      render.ZeroGradientWarning, stacklevel=2)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(render, "visualize", with_dead_channel)
+    status, _, err = run_cli(
+        capsys, "visualize", "--model", "vgg16", "--layer", "block1_conv1", "--channel", 0,
+        "--weights", "none", "--size", 32, "--steps", 1, "--out", tmp_path / "o.png",
+    )
+    assert status == 0
+    assert "visualize: warning: the objective's gradient was exactly zero (test)\n" in err
+    assert "ZeroGradientWarning" not in err and (tmp_path / "o.png").exists()

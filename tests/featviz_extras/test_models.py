@@ -28,8 +28,10 @@ def test_failed_download_is_a_runtime_error(monkeypatch):
 
     monkeypatch.setattr(models, "_constructor", lambda name: offline)
     with pytest.raises(RuntimeError, match="could not download ImageNet weights for resnet50; "
-                                           "pass weights=<local .h5 file> or weights=None"):
+                                           "pass weights=<local .h5 file> or weights=None") as info:
         models.load_model("resnet50")
+    assert isinstance(info.value, models.WeightsDownloadError)
+    assert info.value.model_name == "resnet50" and "URL fetch failure" in str(info.value.cause)
 
 
 @pytest.mark.slow
@@ -76,15 +78,25 @@ def vgg19():
 
 @pytest.mark.slow
 def test_layer_model_and_channels(vgg19):
-    cut = models.layer_model(vgg19, "block5_conv4")
-    assert cut is models.layer_model(vgg19, "block5_conv4")
-    assert tuple(cut.output.shape[1:]) == (None, None, 512)
+    cut = models.layer_model(vgg19, "block3_conv2")
+    assert cut is models.layer_model(vgg19, "block3_conv2")
+    assert tuple(cut.output.shape[1:]) == (None, None, 256)
+    # an inner cut: it stops at block3_conv2, well before the end of the model
+    assert [layer.name for layer in cut.layers][-1] == "block3_conv2"
+    assert len(cut.layers) == 9 < len(vgg19.layers) == 22
     image = np.random.default_rng(0).uniform(-1, 1, (1, 64, 64, 3)).astype(np.float32)
-    full = models.layer_model(vgg19, "block5_pool").predict(image, verbose=0)
-    assert full.shape == (1, 2, 2, 512)
-    # the cut model shares the weights: its output equals the prefix of the full model
-    expected = vgg19.predict(image, verbose=0)
-    np.testing.assert_allclose(full, expected, rtol=1e-5, atol=1e-6)
+    inner = cut.predict(image, verbose=0)
+    assert inner.shape == (1, 16, 16, 256)
+    assert vgg19.predict(image, verbose=0).shape == (1, 2, 2, 512)
+    # the cut shares the weights: its output is that of the model's own layers applied one
+    # after the other up to block3_conv2
+    x = image
+    for layer in vgg19.layers[1:]:
+        x = layer(x)
+        if layer.name == "block3_conv2":
+            break
+    np.testing.assert_allclose(inner, np.asarray(x), rtol=1e-5, atol=1e-6)
+    assert np.abs(inner).max() > 0
     assert models.check_channel(vgg19, "block5_conv4", 4) == 512
     assert models.check_channel(vgg19, "block1_conv1", 63) == 64
     with pytest.raises(IndexError, match="512 channels"):
@@ -114,6 +126,30 @@ def test_weights_none_with_top_and_local_weights_file(tmp_path):
     with_top = models.load_model("inception_v3", weights=None, include_top=True)
     assert tuple(with_top.input.shape[1:]) == (299, 299, 3)
     assert tuple(with_top.output.shape[1:]) == (1000,)
+    assert models.fixed_input_size(with_top) == 299 == models.input_size("inception_v3")
+    assert models.fixed_input_size(model) is None  # without the head: any size
+
+
+@pytest.mark.slow
+def test_load_model_for_layer_adds_the_head_only_for_head_layers():
+    convolutional = models.load_model_for_layer("resnet50", "conv5_block3_out", weights=None)
+    assert models.fixed_input_size(convolutional) is None
+    assert "predictions" not in models.layer_names(convolutional)
+    head = models.load_model_for_layer("resnet50", "avg_pool", weights=None)
+    assert models.fixed_input_size(head) == 224
+    assert models.layer_names(head)[-1] == "predictions"
+    with pytest.raises(ValueError, match="no layer 'block9'; valid layer names are: input_layer"):
+        models.load_model_for_layer("resnet50", "block9", weights=None)
+
+
+@pytest.mark.slow
+def test_fixed_input_size_of_non_square_models_is_refused():
+    import keras
+
+    model = keras.Sequential([keras.Input((20, 30, 3)), keras.layers.Conv2D(2, 3)],
+                             name="wide")
+    with pytest.raises(ValueError, match="'wide' takes non-square 20x30 images"):
+        models.fixed_input_size(model)
 
 
 @pytest.mark.slow

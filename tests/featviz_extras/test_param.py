@@ -157,9 +157,20 @@ def test_random_transform_is_seeded_and_differentiable():
     assert np.abs(first - other.numpy()).max() > 0.1
     # the two images of the batch get different transformations
     assert np.abs(first[0] - first[1]).max() > 0.1
-    # no transformation at all when every range is zero
+    # no transformation at all when every range is zero, or at strength 0
     still = transform.random_transform(images, seed, transform.Transforms(0, (1, 1), 0))
     np.testing.assert_allclose(still.numpy(), images.numpy(), atol=1e-5)
+    weak = transform.random_transform(images, seed, settings, strength=0.0)
+    np.testing.assert_allclose(weak.numpy(), images.numpy(), atol=1e-5)
+    # at strength 1/2, a pure translation moves half as far
+    shift = transform.Transforms(jitter=4, scale=(1, 1), rotation=0)
+    ramp = tf.constant(np.broadcast_to(np.arange(32, dtype=np.float32)[None, None, :, None],
+                                       (2, 32, 32, 3)).copy())
+    full = ramp.numpy()[:, 16, 16, 0] - transform.random_transform(ramp, seed, shift)[:, 16, 16, 0]
+    half = (ramp.numpy()[:, 16, 16, 0]
+            - transform.random_transform(ramp, seed, shift, strength=0.5)[:, 16, 16, 0])
+    np.testing.assert_allclose(half, full / 2, atol=1e-4)
+    assert np.abs(full).max() > 0.5
     with tf.GradientTape() as tape:
         tape.watch(images)
         total = tf.reduce_sum(transform.random_transform(images, seed, settings) ** 2)

@@ -1,80 +1,16 @@
-"""Tests of featviz_extras.plots: PNG figures and animated GIFs written to disk."""
+"""Tests of featviz_extras.plots: PNG figures written to disk."""
 
 import numpy as np
 import pytest
-from PIL import Image
+from featviz_testing import read_png
 
 from featviz_extras import plots
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 RED = np.array([0xD6, 0x27, 0x28])  # matplotlib "tab:red", the highlight colour
-
-
-def read_png(path):
-    assert path.read_bytes()[:8] == PNG_SIGNATURE
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB")).astype(int)
 
 
 def count_colour(pixels, colour, tolerance=8):
     return int(np.sum(np.all(np.abs(pixels - colour) <= tolerance, axis=-1)))
-
-
-def test_save_image_is_pixel_exact(tmp_path):
-    image = np.random.default_rng(0).integers(0, 255, (9, 7, 3)).astype(np.uint8)
-    path = plots.save_image(image, tmp_path / "v.png")
-    np.testing.assert_array_equal(read_png(path), image)
-    # float images in [0, 255] are rounded
-    plots.save_image(image + 0.4, tmp_path / "f.png")
-    np.testing.assert_array_equal(read_png(tmp_path / "f.png"), image)
-    with pytest.raises(ValueError, match=r"expected RGB values in \[0, 255\]"):
-        plots.save_image(image / 255.0 - 0.5, tmp_path / "bad.png")
-    with pytest.raises(FileNotFoundError, match="folder .*missing does not exist"):
-        plots.save_image(image, tmp_path / "missing" / "v.png")
-
-
-def gif_frames(path):
-    """(RGB frames, durations in ms) of a GIF file."""
-    frames, durations = [], []
-    with Image.open(path) as gif:
-        for index in range(gif.n_frames):
-            gif.seek(index)
-            frames.append(np.asarray(gif.convert("RGB")))
-            durations.append(gif.info["duration"])
-    return frames, durations
-
-
-def test_save_gif_writes_every_frame(tmp_path):
-    rng = np.random.default_rng(4)
-    frames = [rng.integers(0, 256, (10, 12, 3)).astype(np.uint8) for _ in range(7)]
-    path = plots.save_gif(frames, tmp_path / "ascent.gif", duration_ms=40)
-    assert path.read_bytes()[:6] == b"GIF89a"
-    read, durations = gif_frames(path)
-    assert len(read) == 7 and durations == [40] * 7
-    assert read[0].shape == (10, 12, 3)
-    # 120 random colours fit the 256-colour palette: frames come back exactly
-    for written, original in zip(read, frames, strict=True):
-        np.testing.assert_array_equal(written, original)
-
-
-def test_save_gif_identical_neighbours_play_the_same(tmp_path):
-    colours = [0, 50, 50, 120]
-    frames = [np.full((6, 6, 3), c, dtype=np.uint8) for c in colours]
-    read, durations = gif_frames(plots.save_gif(frames, tmp_path / "a.gif", duration_ms=30))
-    assert [int(frame[0, 0, 0]) for frame in read] == [0, 50, 120]
-    assert durations == [30, 60, 30]
-
-
-def test_save_gif_errors(tmp_path):
-    frame = np.zeros((4, 4, 3), dtype=np.uint8)
-    with pytest.raises(ValueError, match="no frames"):
-        plots.save_gif([], tmp_path / "a.gif")
-    with pytest.raises(ValueError, match="should end in .gif"):
-        plots.save_gif([frame], tmp_path / "a.png")
-    with pytest.raises(ValueError, match="different shapes"):
-        plots.save_gif([frame, np.zeros((5, 4, 3), dtype=np.uint8)], tmp_path / "a.gif")
-    with pytest.raises(ValueError, match=r"frame 1 has shape \(4, 4\)"):
-        plots.save_gif([frame, frame[..., 0]], tmp_path / "a.gif")
 
 
 def test_plot_visualization_with_and_without_curve(tmp_path):

@@ -1,18 +1,22 @@
 """What do several ImageNet models see in an image? Predictions decoded with an offline class index.
 
+:func:`classify` (also ``featviz_extras.classify``) returns a :class:`Classification`: each model's
+top classes, and a note when they come from random weights and so mean nothing.
+
 The 1000 ImageNet classes are read from ``data/imagenet_classes.tsv`` (Keras order: WordNet ids
 sorted; names as in Keras, e.g. ``sea_cucumber``), so decoding never needs the internet. See
 ``data/SOURCE.md`` for where that table comes from.
 """
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from featviz_extras.analysis import ImageLike, load_image, model_input_size
+from featviz_extras.images import ImageLike, load_image
 
 if TYPE_CHECKING:
     import keras
@@ -23,6 +27,10 @@ DEFAULT_MODELS = ("vgg19", "vgg16", "resnet50")
 
 # (wnid, class name, probability)
 Prediction = tuple[str, str, float]
+
+RANDOM_WEIGHTS_NOTE = (
+    "these predictions come from random weights and are meaningless without trained weights"
+)
 
 
 @cache
@@ -96,7 +104,7 @@ def predict(name: str, model: "keras.Model", image: np.ndarray) -> np.ndarray:
             f"unknown model name {name!r}: it selects the preprocessing, so use one of "
             f"{models.MODEL_NAMES}"
         )
-    size = model_input_size(model) or models.input_size(name)
+    size = models.fixed_input_size(model) or models.input_size(name)
     batch = models.preprocess(name, load_image(image, size)[np.newaxis])
     probs = np.asarray(model(batch, training=False), dtype=np.float64)
     if probs.shape != (1, N_CLASSES):
@@ -113,12 +121,62 @@ def predict(name: str, model: "keras.Model", image: np.ndarray) -> np.ndarray:
     return probs
 
 
+@dataclass(frozen=True)
+class Classification:
+    """Top predictions of several models for one image.
+
+    :param predictions: ``{model name: [(wnid, class name, probability), ...]}``, highest
+        probability first.
+    :param random_weights: the models were loaded with random weights (``weights=None``), so
+        the predictions are meaningless; :attr:`note` says so.
+    """
+
+    predictions: dict[str, list[Prediction]]
+    random_weights: bool = False
+
+    @property
+    def note(self) -> str | None:
+        """A warning to show next to the predictions, or None."""
+        if not self.random_weights:
+            return None
+        return (f"{RANDOM_WEIGHTS_NOTE} (weights=None); pass weights='imagenet' or the path "
+                "of a weights file")
+
+    def __getitem__(self, name: str) -> list[Prediction]:
+        return self.predictions[name]
+
+    def table(self) -> str:
+        """The predictions as text: the model name, then ``rank. wnid name probability%``
+        lines."""
+        lines = []
+        for name, predictions in self.predictions.items():
+            lines.append(name)
+            for rank, (wnid, class_name, probability) in enumerate(predictions, start=1):
+                lines.append(f"  {rank}. {wnid} {class_name:<30} {100 * probability:6.2f}%")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table() + (f"\nNOTE: {self.note}" if self.note else "")
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form: ``{"random_weights": bool, "note": str | None, "predictions":
+        {model name: [{"wnid", "name", "probability"}, ...]}}`` (the note without a fix)."""
+        return {
+            "random_weights": self.random_weights,
+            "note": RANDOM_WEIGHTS_NOTE if self.random_weights else None,
+            "predictions": {
+                name: [{"wnid": w, "name": n, "probability": p} for w, n, p in predictions]
+                for name, predictions in self.predictions.items()
+            },
+        }
+
+
 def classify(
     image: ImageLike,
     models: Sequence[str] | Mapping[str, "keras.Model"] = DEFAULT_MODELS,
     top: int = 3,
     weights: str | Path | None = "imagenet",
-) -> dict[str, list[Prediction]]:
+) -> Classification:
     """Top-``top`` ImageNet predictions of several models for one image.
 
     :param image: a path, or an RGB array ``(H, W, 3)`` in [0, 255] (e.g. the uint8 output of
@@ -126,9 +184,10 @@ def classify(
     :param models: model names from :data:`featviz_extras.models.MODEL_NAMES`, loaded one at a
         time with ``weights``; or a mapping ``{name: keras.Model}`` of already-loaded models
         (``weights`` is then not used; the name selects the preprocessing).
-    :param weights: ``"imagenet"``, None (random weights) or a local weights file, for every
-        model given by name.
-    :return: ``{model name: [(wnid, class name, probability), ...]}``, highest probability first.
+    :param weights: ``"imagenet"``, None (random weights: the result carries a note that the
+        predictions are meaningless) or a local weights file, for every model given by name.
+    :return: a :class:`Classification`; ``result[name]`` is ``[(wnid, class name,
+        probability), ...]``, highest probability first.
     """
     from featviz_extras import models as model_zoo
 
@@ -138,16 +197,15 @@ def classify(
         raise ValueError(f"no models given; use names from {model_zoo.MODEL_NAMES}")
     _check_top(top)
     image = load_image(image)
-    if not isinstance(models, Mapping):
-        for name in models:
-            model_zoo.input_size(name)  # unknown names fail before any model is loaded
-    results = {}
     if isinstance(models, Mapping):
-        for name, model in models.items():
-            results[name] = decode(predict(name, model, image), top)
-        return results
+        return Classification(
+            {name: decode(predict(name, model, image), top) for name, model in models.items()}
+        )
+    for name in models:
+        model_zoo.input_size(name)  # unknown names fail before any model is loaded
+    results = {}
     for name in models:
         model = model_zoo.load_model(name, weights=weights, include_top=True)
         results[name] = decode(predict(name, model, image), top)
         del model  # one large model in memory at a time
-    return results
+    return Classification(results, random_weights=weights is None)
