@@ -18,11 +18,12 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("CLIPY_NOJAX", "1")
+
+from bench_common import in_memory_likelihood, per_call  # noqa: E402
 
 from cobaya_plugins.clik import open_clik  # noqa: E402
 from cobaya_plugins.fiducial import load_fiducial  # noqa: E402
@@ -32,33 +33,10 @@ CLASSES = {"lowl_TT": "LowlTT", "highl_TTTEEE": "HighlTTTEEE",
            "highl_TTTEEE_lite": "HighlTTTEEELite"}
 
 
-def per_call(fn, n: int) -> float:
-    """Mean seconds per call of fn over n calls."""
-    t0 = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return (time.perf_counter() - t0) / n
-
-
 def cobaya_like(kind: str, path: Path, cls: dict):
     """The Cobaya likelihood class for `kind`, fed by a Theory that serves `cls` from memory."""
-    from cobaya.model import get_model
-    from cobaya.theory import Theory
-
-    class InMemoryCls(Theory):
-        params = {"amp": None}  # Cobaya wants a parameter; the spectra ignore it
-
-        def get_can_provide(self):
-            return ["Cl"]
-
-        def get_Cl(self, ell_factor=False, units="FIRASmuK2"):
-            return cls
-
     name = f"cobaya_plugins.planck.{CLASSES[kind]}"
-    info = {"likelihood": {name: {"clik_file": str(path)}},
-            "theory": {"mem": {"external": InMemoryCls}},
-            "params": {"amp": 1.0, **default_nuisance(kind)}, "debug": False}
-    return get_model(info).likelihood[name]
+    return in_memory_likelihood(name, {"clik_file": str(path)}, cls, default_nuisance(kind))
 
 
 def bench_kind(kind: str, path: Path, fid: dict, repeats: int) -> dict[str, float]:

@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("CLIPY_NOJAX", "1")  # the public clipy (reference, Cobaya's) on numpy
 
 import numpy as np  # noqa: E402
+from bench_common import in_memory_likelihood, per_call  # noqa: E402
 
 from cobaya_plugins.clik import open_clik  # noqa: E402
 from cobaya_plugins.fiducial import load_fiducial  # noqa: E402
@@ -46,34 +47,6 @@ COBAYAS = {"lowl_TT": "planck_2018_lowl.TT_clik", "highl_TTTEEE": "planck_2018_h
            "highl_TTTEEE_lite": "planck_2018_highl_plik.TTTEEE_lite"}
 
 
-def per_call(fn, n: int) -> float:
-    """Mean seconds per call of fn over n calls."""
-    t0 = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return (time.perf_counter() - t0) / n
-
-
-def cobaya_like(name: str, options: dict, cls: dict, nuisance: dict):
-    """The Cobaya likelihood ``name``, fed by a Theory that serves ``cls`` from memory."""
-    from cobaya.model import get_model
-    from cobaya.theory import Theory
-
-    class InMemoryCls(Theory):
-        params = {"amp": None}  # Cobaya wants a parameter; the spectra ignore it
-
-        def get_can_provide(self):
-            return ["Cl"]
-
-        def get_Cl(self, ell_factor=False, units="FIRASmuK2"):
-            return cls
-
-    info = {"likelihood": {name: options}, "theory": {"mem": {"external": InMemoryCls}},
-            "params": {"amp": 1.0, **nuisance}, "debug": False}
-    with contextlib.redirect_stdout(io.StringIO()):  # clipy prints its self-check
-        return get_model(info).likelihood[name]
-
-
 def bench_kind(kind: str, path: Path, repeats: int, batch: int) -> dict:
     """Equality checks, one-off JAX costs, and median seconds per call of each way."""
     import clipy
@@ -82,8 +55,8 @@ def bench_kind(kind: str, path: Path, repeats: int, batch: int) -> dict:
     vector = open_clik(path).call_vector(cls, nuis)
     with contextlib.redirect_stdout(io.StringIO()):
         direct = clipy.clik(str(path))
-    cobaya = cobaya_like(COBAYAS[kind], {"clik_file": str(path)}, cls, nuis)
-    plugin = cobaya_like(f"cobaya_plugins.planck.{OURS[kind]}", {"clik_file": str(path)},
+    cobaya = in_memory_likelihood(COBAYAS[kind], {"clik_file": str(path)}, cls, nuis)
+    plugin = in_memory_likelihood(f"cobaya_plugins.planck.{OURS[kind]}", {"clik_file": str(path)},
                          cls, nuis)
     t0 = time.perf_counter()
     jax_lkl = open_clik(path, "jax")  # loads, compiles the value, evaluates the self-check
@@ -91,7 +64,7 @@ def bench_kind(kind: str, path: Path, repeats: int, batch: int) -> dict:
     t0 = time.perf_counter()
     jax_lkl.loglike_and_grad(cls, nuis)
     compile_grad = time.perf_counter() - t0
-    jax_like = cobaya_like(f"cobaya_plugins.planck.{OURS[kind]}",
+    jax_like = in_memory_likelihood(f"cobaya_plugins.planck.{OURS[kind]}",
                            {"clik_file": str(path), "backend": "jax"}, cls, nuis)
     jax_clik = jax_lkl._file.lkl  # the JaxClik itself, for the batch (bench only)
     vectors = np.repeat(vector[np.newaxis], batch, axis=0)

@@ -32,6 +32,7 @@ from ..units import (
     to_muK2_factor,
 )
 from ..vector import CMB_SPECTRA
+from .cobaya_cls import record_cl_requests
 from .errors import reject_point
 from .function_import import import_function, keyword_parameters
 
@@ -125,17 +126,11 @@ class CallableCls(Theory):
     def must_provide(self, **requirements):
         """Record the spectra and lmax requested ("Cl") and accept declared derived parameters."""
         super().must_provide(**requirements)
-        for name, options in requirements.items():
-            if name == "Cl":
-                for spectrum, lmax in (options or {}).items():
-                    self._add_request(spectrum.lower(), int(lmax))
-            elif not (options is None and name in self.output_params):
-                raise LoggedError(
-                    self.log,
-                    f"{self.get_name()} computes the CMB spectra 'Cl' (and the derived "
-                    f"parameters {list(self.output_params)}); it cannot provide {name!r}. Add "
-                    "a theory code that computes it.",
-                )
+        record_cl_requests(
+            self, requirements, self._add_request,
+            f"the CMB spectra 'Cl' (and the derived parameters {list(self.output_params)})",
+            "Add a theory code that computes it.",
+        )  # fmt: skip
 
     def _add_request(self, spectrum: str, lmax: int):
         if spectrum not in SPECTRA:

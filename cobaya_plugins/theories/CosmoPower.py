@@ -27,7 +27,7 @@ from cobaya.theory import Theory
 
 from ..anchor import DEFAULT_POINT, AnchorCorrection, class_spectra
 from ..emulator import LMAX, SPECTRA, TRAINING_BOX, CMBEmulator, outside_box, package_dir
-from .cobaya_cls import serve_cls
+from .cobaya_cls import record_cl_requests, serve_cls
 from .errors import reject_point
 
 #: Accepted Cobaya names for each emulator input, and the conversion to the emulator's input.
@@ -221,16 +221,11 @@ class CosmoPower(Theory):
     def must_provide(self, **requirements):
         """Record the spectra and lmax requested ("Cl") and accept its derived parameters."""
         super().must_provide(**requirements)
-        for name, options in requirements.items():
-            if name == "Cl":
-                for spectrum, lmax in (options or {}).items():
-                    self._add_request(spectrum.lower(), int(lmax))
-            elif not (options is None and name in self.output_params):
-                raise LoggedError(
-                    self.log,
-                    f"{self.get_name()} computes the CMB spectra 'Cl' and the derived parameters "
-                    f"{list(DERIVED)}; it cannot provide {name!r}. Use CLASS or CAMB for it.",
-                )
+        record_cl_requests(
+            self, requirements, self._add_request,
+            f"the CMB spectra 'Cl' and the derived parameters {list(DERIVED)}",
+            "Use CLASS or CAMB for it.",
+        )  # fmt: skip
 
     def _add_request(self, spectrum: str, lmax: int):
         if spectrum not in SPECTRA:

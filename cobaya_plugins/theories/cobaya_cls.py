@@ -1,10 +1,13 @@
-"""Cobaya's ``get_Cl(ell_factor, units)`` convention, applied to stored dimensionless spectra."""
+"""Cobaya's "Cl" contract for theories: ``must_provide`` requests and ``get_Cl(ell_factor, units)``
+applied to stored dimensionless spectra (shared by CallableCls and CosmoPower)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
+from cobaya.log import LoggedError
 
 from ..units import cl_to_dl_factor, cobaya_temperature_factor
 
@@ -36,3 +39,25 @@ def serve_cls(
                 out *= dl
         cls[spectrum] = out
     return cls
+
+
+def record_cl_requests(
+    theory: Any, requirements: Mapping[str, Any], add_request: Callable[[str, int], None],
+    what_it_computes: str, alternative: str,
+) -> None:
+    """Cobaya's ``must_provide`` for a theory that computes "Cl" (and its own derived params).
+
+    Each requested spectrum goes to ``add_request(spectrum, lmax)`` (lowercase name); any other
+    request stops the run with a ``LoggedError`` saying ``what_it_computes`` and the
+    ``alternative`` to use.
+    """
+    for name, options in requirements.items():
+        if name == "Cl":
+            for spectrum, lmax in (options or {}).items():
+                add_request(spectrum.lower(), int(lmax))
+        elif not (options is None and name in theory.output_params):
+            raise LoggedError(
+                theory.log,
+                f"{theory.get_name()} computes {what_it_computes}; it cannot provide {name!r}. "
+                f"{alternative}",
+            )

@@ -655,3 +655,4 @@ def test_anchored_emulator_reproduces_class(mock_paths):
         results[name] = chi2(model.theory[THEORY].get_Cl(units="1")) - reference
     assert abs(results["anchored"]) < 2.0, results
     assert abs(results["plain"]) > 8.0, results
+
