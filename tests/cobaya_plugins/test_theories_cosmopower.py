@@ -541,7 +541,7 @@ EXAMPLE_KINDS = {
 @pytest.mark.parametrize("name", ["lcdm_emulator_mock_lite", "lcdm_emulator_mock"])
 def test_yaml_examples_build_and_fit_the_truth(name, mock_paths):
     """Each emulator example builds; at the mock's true values its posterior is finite and the
-    shipped covmat names exactly its non-nuisance sampled parameters."""
+    shipped covmat covers every sampled cosmological parameter and names nothing unsampled."""
     import yaml
 
     from cobaya_plugins.fiducial import fiducial_parameters
@@ -559,7 +559,8 @@ def test_yaml_examples_build_and_fit_the_truth(name, mock_paths):
     assert np.isfinite(model.logposterior(point).logpost)
     covmat = REPO / example["sampler"]["mcmc"]["covmat"]
     names = covmat.read_text().splitlines()[0].lstrip("#").split()
-    assert set(names) == set(model.parameterization.sampled_params()) - nuisance
+    sampled = set(model.parameterization.sampled_params())
+    assert sampled - nuisance <= set(names) <= sampled
     matrix = np.loadtxt(covmat)
     assert matrix.shape == (len(names), len(names)) and np.all(np.linalg.eigvalsh(matrix) > 0)
 
