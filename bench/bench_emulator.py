@@ -1,6 +1,7 @@
 """CosmoPower emulator: theory-call time vs CLASS, and time to R-1 <= 0.05 of the emulator chains.
 
 Run: python bench/bench_emulator.py [--repeats N] [--class-repeats N] [--chains lite plik]
+                                   [--mpi N]
 From the repository root (the chains use yaml_examples/ and mock_data/, written if missing).
 
 1. Theory call at the Planck 2018 best fit, one point at a time (what an MCMC does), median of
@@ -12,7 +13,9 @@ From the repository root (the chains use yaml_examples/ and mock_data/, written 
 2. For each chain (lite: yaml_examples/lcdm_emulator_mock_lite.yaml, what `make demo` runs; plik:
    yaml_examples/lcdm_emulator_mock.yaml), `cobaya-run` from scratch into a temporary folder with
    the shipped covmat, until Cobaya's convergence test (R-1 <= 0.05 on means, 0.2 on bounds):
-   wall time, CPU time, accepted steps, last R-1 (from the chain's .progress file).
+   wall time, CPU time, accepted steps, last R-1 (from the chain's .progress file). With
+   ``--mpi N`` each chain runs as N MPI processes (``mpirun -n N cobaya-run``, the ``mpi`` extra):
+   N chains, and R-1 between them.
 Note: the timings are for this machine as it is; on a shared machine rerun when quiet (`uptime`).
 """
 
@@ -104,7 +107,7 @@ def ensure_mocks(kinds) -> None:
             write_mock(kind, REPO / "mock_data", seed=0)
 
 
-def run_chain(name: str, outdir: Path) -> dict:
+def run_chain(name: str, outdir: Path, mpi: int = 1) -> dict:
     """Run one example chain to convergence; wall/CPU time, accepted steps, last R-1."""
     path, kinds = CHAINS[name]
     ensure_mocks(kinds)
@@ -113,11 +116,12 @@ def run_chain(name: str, outdir: Path) -> dict:
     info_file = outdir / f"{name}.yaml"
     info_file.write_text(yaml.safe_dump(info))
     cobaya_run = Path(sys.executable).with_name("cobaya-run")
+    command = [str(cobaya_run), "--force", str(info_file)]
+    if mpi > 1:
+        command = [str(Path(sys.executable).with_name("mpirun")), "-n", str(mpi), *command]
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(
-        [str(cobaya_run), "--force", str(info_file)], cwd=REPO, capture_output=True, text=True
-    )
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     wall = time.perf_counter() - start
     cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
@@ -145,6 +149,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7, help="interleaved rounds (emulator)")
     parser.add_argument("--class-repeats", type=int, default=3, help="CLASS calls per setting")
     parser.add_argument("--chains", nargs="*", default=list(CHAINS), choices=list(CHAINS))
+    parser.add_argument("--mpi", type=int, default=1, help="MPI processes (chains) per run")
     args = parser.parse_args()
     print(f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
@@ -154,7 +159,7 @@ def main() -> None:
               f"{'R-1':>7s} {'R-1 cl':>7s}")
     for name in args.chains:
         with tempfile.TemporaryDirectory(prefix="bench_emulator_") as outdir:
-            r = run_chain(name, Path(outdir))
+            r = run_chain(name, Path(outdir), args.mpi)
         flag = "" if r["converged"] else "  (did not converge)"
         print(f"{name:28s} {r['wall']:7.0f}s {r['cpu']:7.0f}s {r['accepted']:9d} "
               f"{r['Rminus1']:7.3f} {r['Rminus1_cl']:7.3f}{flag}")
