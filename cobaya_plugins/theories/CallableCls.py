@@ -126,28 +126,16 @@ class CallableCls(Theory):
     def must_provide(self, **requirements):
         """Record the spectra and lmax requested ("Cl") and accept declared derived parameters."""
         super().must_provide(**requirements)
+        limit = None
+        if self.lmax is not None:
+            limit = (self.lmax, f"'lmax' says the function {self._function_name} computes it "
+                                f"only up to ell = {self.lmax}")  # fmt: skip
         record_cl_requests(
-            self, requirements, self._add_request,
+            self, requirements, self._lmax_needed, SPECTRA, "a model function", limit,
             f"the CMB spectra 'Cl' (and the derived parameters {list(self.output_params)})",
-            "Add a theory code that computes it.",
+            "Compute it in the function (raising 'lmax'), add a theory code that computes it, "
+            "or use a likelihood that does not need it.",
         )  # fmt: skip
-
-    def _add_request(self, spectrum: str, lmax: int):
-        if spectrum not in SPECTRA:
-            raise LoggedError(
-                self.log,
-                f"{self.get_name()}: a likelihood requested the spectrum {spectrum!r}, which a "
-                f"model function cannot provide; it provides {', '.join(SPECTRA)}.",
-            )
-        if self.lmax is not None and lmax > self.lmax:
-            raise LoggedError(
-                self.log,
-                f"{self.get_name()}: a likelihood needs {spectrum!r} up to ell = {lmax}, but "
-                f"'lmax' says the function {self._function_name} computes it only up to "
-                f"ell = {self.lmax}. Compute it to a higher ell (and raise 'lmax'), or use a "
-                "likelihood with a lower lmax.",
-            )
-        self._lmax_needed[spectrum] = max(self._lmax_needed.get(spectrum, 0), lmax)
 
     def calculate(self, state, want_derived=True, **params_values_dict):
         """Call the function, check its output and store C_ell of ΔT/T in ``state["Cl"]``."""

@@ -222,27 +222,11 @@ class CosmoPower(Theory):
         """Record the spectra and lmax requested ("Cl") and accept its derived parameters."""
         super().must_provide(**requirements)
         record_cl_requests(
-            self, requirements, self._add_request,
+            self, requirements, self._lmax_needed, SPECTRA, "the emulator",
+            (LMAX, f"the emulator's networks stop at ell = {LMAX}"),
             f"the CMB spectra 'Cl' and the derived parameters {list(DERIVED)}",
-            "Use CLASS or CAMB for it.",
+            "Use CLASS or CAMB (theory: classy) for this likelihood.",
         )  # fmt: skip
-
-    def _add_request(self, spectrum: str, lmax: int):
-        if spectrum not in SPECTRA:
-            raise LoggedError(
-                self.log,
-                f"{self.get_name()}: a likelihood requested the spectrum {spectrum!r}, which the "
-                f"emulator does not provide; it provides {', '.join(SPECTRA)}. Use CLASS or CAMB "
-                "(theory: classy) for this likelihood.",
-            )
-        if lmax > LMAX:
-            raise LoggedError(
-                self.log,
-                f"{self.get_name()}: a likelihood needs {spectrum!r} up to ell = {lmax}, but the "
-                f"emulator's networks stop at ell = {LMAX}. Use CLASS or CAMB (theory: classy) "
-                "for this likelihood.",
-            )
-        self._lmax_needed[spectrum] = max(self._lmax_needed.get(spectrum, 0), lmax)
 
     def calculate(self, state, want_derived=True, **params_values_dict):
         """Evaluate the networks (rejecting points outside the box); store C_ell of ΔT/T."""

@@ -3,7 +3,7 @@ applied to stored dimensionless spectra (shared by CallableCls and CosmoPower)."
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -42,22 +42,46 @@ def serve_cls(
 
 
 def record_cl_requests(
-    theory: Any, requirements: Mapping[str, Any], add_request: Callable[[str, int], None],
-    what_it_computes: str, alternative: str,
+    theory: Any,
+    requirements: Mapping[str, Any],
+    lmax_needed: dict[str, int],
+    provided: Sequence[str],
+    provider: str,
+    lmax_limit: tuple[int, str] | None,
+    what_it_computes: str,
+    alternative: str,
 ) -> None:
     """Cobaya's ``must_provide`` for a theory that computes "Cl" (and its own derived params).
 
-    Each requested spectrum goes to ``add_request(spectrum, lmax)`` (lowercase name); any other
-    request stops the run with a ``LoggedError`` saying ``what_it_computes`` and the
-    ``alternative`` to use.
+    Each requested spectrum (lowercase name) must be in ``provided`` and, if ``lmax_limit`` is
+    ``(limit, why)``, have lmax <= limit; its largest requested lmax goes into ``lmax_needed``.
+    A spectrum it does not provide, an lmax beyond the limit, or a request other than "Cl" and
+    its own derived parameters stops the run with a ``LoggedError`` naming ``provider`` (or
+    ``why`` the limit holds, or ``what_it_computes``) and the ``alternative`` to use.
     """
-    for name, options in requirements.items():
-        if name == "Cl":
-            for spectrum, lmax in (options or {}).items():
-                add_request(spectrum.lower(), int(lmax))
-        elif not (options is None and name in theory.output_params):
+    name = theory.get_name()
+    for request, options in requirements.items():
+        if request != "Cl":
+            if options is None and request in theory.output_params:
+                continue
             raise LoggedError(
                 theory.log,
-                f"{theory.get_name()} computes {what_it_computes}; it cannot provide {name!r}. "
+                f"{name} computes {what_it_computes}; it cannot provide {request!r}. "
                 f"{alternative}",
             )
+        for spectrum, lmax in (options or {}).items():
+            spectrum, lmax = spectrum.lower(), int(lmax)
+            if spectrum not in provided:
+                raise LoggedError(
+                    theory.log,
+                    f"{name}: a likelihood requested the spectrum {spectrum!r}, which "
+                    f"{provider} does not provide; it provides {', '.join(provided)}. "
+                    f"{alternative}",
+                )
+            if lmax_limit is not None and lmax > lmax_limit[0]:
+                raise LoggedError(
+                    theory.log,
+                    f"{name}: a likelihood needs {spectrum!r} up to ell = {lmax}, but "
+                    f"{lmax_limit[1]}. {alternative}",
+                )
+            lmax_needed[spectrum] = max(lmax_needed.get(spectrum, 0), lmax)
