@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .classy_run import lensed_cl
 from .data.make_fiducial import PLANCK_2018_BESTFIT
 
 #: Highest multipole CLASS computes for the anchor (the emulators' last one).
@@ -54,26 +55,16 @@ def class_spectra(
     other CLASS options (``N_ur``, ``non_linear``, ...). TT, TE, EE are C_ell of ΔT/T, ``pp`` the
     lensing potential's C_ell^φφ, as ``classy``'s ``lensed_cl`` returns them (T_cmb 2.7255 K).
     """
-    from classy import Class
-
-    cosmo = Class()
-    cosmo.set(
-        {
-            "output": "tCl,pCl,lCl",
-            "lensing": "yes",
-            "l_max_scalars": lmax,
-            "T_cmb": 2.7255,
-            **settings,
-            **point,
-        }
-    )
-    try:
-        cosmo.compute()
-        cls = cosmo.lensed_cl(lmax)
-    finally:
-        cosmo.struct_cleanup()
-        cosmo.empty()
-    return {s: np.asarray(cls[s], float) for s in spectra}
+    params = {
+        "output": "tCl,pCl,lCl",
+        "lensing": "yes",
+        "l_max_scalars": lmax,
+        "T_cmb": 2.7255,
+        **settings,
+        **point,
+    }
+    cls = lensed_cl(params, lmax)
+    return {s: cls[s] for s in spectra}
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:

@@ -85,19 +85,11 @@ def class_spectra(lmax: int = 2508) -> dict[str, np.ndarray]:
     (:mod:`cobaya_plugins.data.make_fiducial`): H0 = 67.32 (CLASS takes H0, not θ_MC), one
     massive neutrino of 0.06 eV, HMcode lensing — as Cobaya's CLASS regression test.
     """
-    from classy import Class
-
+    from .classy_run import lensed_cl
     from .data.make_fiducial import CLASS_SETTINGS, PLANCK_2018_BESTFIT
 
-    cosmo = Class()
-    cosmo.set({**PLANCK_2018_BESTFIT, **CLASS_SETTINGS})
-    try:
-        cosmo.compute()
-        cls = cosmo.lensed_cl(lmax)
-        return {k: np.array(cls[k]) for k in ("tt", "ee", "bb", "te")}
-    finally:
-        cosmo.struct_cleanup()
-        cosmo.empty()
+    cls = lensed_cl({**PLANCK_2018_BESTFIT, **CLASS_SETTINGS}, lmax)
+    return {k: cls[k] for k in ("tt", "ee", "bb", "te")}
 
 
 def validate(

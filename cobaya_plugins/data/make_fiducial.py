@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..classy_run import lensed_cl
 from ..units import llp1_over_2pi
 
 #: Planck 2018 best fit (TT,TE,EE+lowE+lensing), in CLASS's parameter names.
@@ -45,16 +46,7 @@ DEFAULT_OUT = Path(__file__).with_name("fiducial_lensedCls.dat")
 
 def compute_dell(lmax: int = LMAX) -> np.ndarray:
     """Lensed D_ell [muK^2] from CLASS, shape (lmax - 1, 5): columns ell, TT, EE, BB, TE."""
-    from classy import Class
-
-    cosmo = Class()
-    cosmo.set({**PLANCK_2018_BESTFIT, **CLASS_SETTINGS})
-    cosmo.compute()
-    try:
-        cls = cosmo.lensed_cl(lmax)  # dimensionless C_ell, indexed from ell = 0
-    finally:
-        cosmo.struct_cleanup()
-        cosmo.empty()
+    cls = lensed_cl({**PLANCK_2018_BESTFIT, **CLASS_SETTINGS}, lmax)  # from ell = 0
     ell = np.arange(2, lmax + 1)
     to_dell_muk2 = llp1_over_2pi(ell) * (PLANCK_2018_BESTFIT["T_cmb"] * 1e6) ** 2
     columns = [ell] + [cls[name][2:] * to_dell_muk2 for name in ("tt", "ee", "bb", "te")]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..classy_run import lensed_cl
 from .make_fiducial import CLASS_SETTINGS, LMAX, PLANCK_2018_BESTFIT
 
 DEFAULT_OUT = Path(__file__).with_name("fiducial_clpp.dat")
@@ -23,16 +24,7 @@ DEFAULT_OUT = Path(__file__).with_name("fiducial_clpp.dat")
 
 def compute_pp(lmax: int = LMAX) -> np.ndarray:
     """[ell(ell+1)]² C^φφ / 2π from CLASS, shape (lmax - 1, 2): columns ell, PP."""
-    from classy import Class
-
-    cosmo = Class()
-    cosmo.set({**PLANCK_2018_BESTFIT, **CLASS_SETTINGS})
-    cosmo.compute()
-    try:
-        clpp = cosmo.lensed_cl(lmax)["pp"]  # C_ell^φφ, indexed from ell = 0
-    finally:
-        cosmo.struct_cleanup()
-        cosmo.empty()
+    clpp = lensed_cl({**PLANCK_2018_BESTFIT, **CLASS_SETTINGS}, lmax)["pp"]  # from ell = 0
     ell = np.arange(2, lmax + 1)
     return np.column_stack([ell, clpp[2:] * (ell * (ell + 1.0)) ** 2 / (2 * np.pi)])
 
