@@ -13,9 +13,16 @@ from pathlib import Path
 
 from cobaya_plugins.install import PLANCK_2018
 
-#: mock kind -> where the real product has that file.
-LAYOUT = dict(zip(("lowl_TT", "highl_TTTEEE", "highl_TTTEEE_lite", "lensing"),
-                  PLANCK_2018.required, strict=True))  # fmt: skip
+#: mock kind -> where the real product has that file (the ``clik_file`` of Cobaya's own
+#: planck_2018_lowl.TT_clik, planck_2018_highl_plik.TTTEEE / TTTEEE_lite and
+#: planck_2018_lensing.clik likelihoods; written out here, not read from cobaya_plugins).
+LAYOUT = {
+    "lowl_TT": "baseline/plc_3.0/low_l/commander/commander_dx12_v3_2_29.clik",
+    "highl_TTTEEE": "baseline/plc_3.0/hi_l/plik/plik_rd12_HM_v22b_TTTEEE.clik",
+    "highl_TTTEEE_lite": "baseline/plc_3.0/hi_l/plik_lite/plik_lite_v22_TTTEEE.clik",
+    "lensing": "baseline/plc_3.0/lensing/"
+               "smicadx12_Dec5_ftl_mv2_ndclpp_p_teb_consext8.clik_lensing",
+}
 
 
 def product_tarball(mock_paths: dict[str, Path], extra: list[tarfile.TarInfo] | None = None,

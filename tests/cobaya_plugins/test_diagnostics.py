@@ -87,15 +87,26 @@ def test_plik_lite_blocks_equal_clipy_on_that_block(lite, mock_paths, theory, bl
     assert list(alone.spectra) == [block] and alone.chi2["total"] == pytest.approx(expected)
 
 
-def test_plik_lite_parts_add_up_and_model_is_the_writers_binning(lite, theory):
+def test_plik_lite_parts_add_up_and_model_is_the_writers_binning(lite, theory, mock_paths,
+                                                                 tmp_path):
     chi2 = lite.chi2
     assert chi2["TT"] + chi2["TE"] + chi2["EE"] + chi2["cross"] == pytest.approx(chi2["total"])
+    # the cross term is what clipy gives for the whole file minus clipy on each block alone
+    path = mock_paths["highl_TTTEEE_lite"]
+    blocks = sum(clipy_chi2(only_block(path, b, tmp_path), theory, {"A_planck": 1.002})
+                 for b in ("TT", "TE", "EE"))  # fmt: skip
+    expected_cross = clipy_chi2(path, theory, {"A_planck": 1.002}) - blocks
+    assert chi2["cross"] == pytest.approx(expected_cross, rel=1e-6, abs=1e-6)
     binned = highl_ttteee_lite.binned_dl(theory)  # the mock writer's own binning
     for name in ("TT", "TE", "EE"):
         np.testing.assert_allclose(lite.spectra[name].model * 1.002**2, binned[name.lower()],
                                    rtol=1e-12)  # fmt: skip
     tt = lite.spectra["TT"]
     assert (tt.ell_min[0], tt.ell_max[-1]) == (30, 2508) and tt.ell_max[0] == 34
+    # data and errors are the file's own columns (ell, D_ell, sigma; TT bins first)
+    table = np.loadtxt(next((path / "clik" / "lkl_0" / "_external").glob("cl_cmb_plik_v*.dat")))
+    np.testing.assert_array_equal(tt.data, table[:215, 1])
+    np.testing.assert_allclose(tt.sigma, table[:215, 2], rtol=1e-14)
     np.testing.assert_allclose(tt.normalized_residual, (tt.data - tt.model) / tt.sigma)
     # the model has ~0.6% too much power (x1.01 / A_planck^2): residuals are mostly negative
     assert np.mean(tt.normalized_residual) < -0.2
@@ -171,8 +182,14 @@ def test_figure_written(lite, tmp_path):
 def test_read_cls_file_camb_layout(tmp_path):
     cls = read_cls_file(FIDUCIAL_FILE, units="muK2", ell_factor=True)
     fid = load_fiducial()
-    for name in ("tt", "ee", "bb", "te"):
-        np.testing.assert_allclose(cls[name], fid[name], rtol=1e-12, atol=0)
+    # D_ell -> C_ell by hand from the file's columns (ell TT EE BB TE)
+    columns = np.loadtxt(FIDUCIAL_FILE)
+    ell_file = columns[:, 0].astype(int)
+    for i, name in enumerate(("tt", "ee", "bb", "te"), start=1):
+        np.testing.assert_allclose(cls[name][ell_file],
+                                   columns[:, i] * 2 * np.pi / (ell_file * (ell_file + 1.0)),
+                                   rtol=1e-12)  # fmt: skip
+        assert np.all(cls[name][:2] == 0)
     # the same spectrum as dimensionless C_ell from ell = 0
     ell = np.arange(len(fid["tt"]))
     table = np.column_stack([ell] + [fid[n] / (2.7255e6) ** 2 for n in ("tt", "ee", "bb", "te")])

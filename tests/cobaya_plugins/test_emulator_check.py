@@ -54,7 +54,8 @@ def test_check_with_class_replaced_by_the_emulator(mock_paths, monkeypatch):
     report = emulator_check.run_check(3, ["matched"], mock_dir=mock_dir)
     result = report["settings"]["matched"]
     assert set(result["dchi2"]) == set(CMB_KINDS) == set(result["dchi2_anchored"])
-    for values in list(result["dchi2"].values()) + list(result["cv"].values()):
+    for values in [*result["dchi2"].values(), *result["dchi2_anchored"].values(),
+                   *result["cv"].values()]:  # fmt: skip
         assert values.shape == (3,) and np.all(values == 0)
     text = emulator_check.format_report(report)
     assert "highl_TTTEEE_lite" in text and "σ_cv" in text
@@ -72,7 +73,14 @@ def test_command_line_refuses_unknown_settings(capsys):
 
 
 def test_inputs_are_the_networks_order():
-    assert INPUTS == ("omega_b", "omega_cdm", "h", "tau_reio", "n_s", "ln10^{10}A_s")
+    """INPUTS is the order stored in the shipped networks themselves."""
+    import pickle
+
+    from cobaya_plugins.emulator import package_dir
+
+    for spectrum in ("tt", "te", "ee", "pp"):
+        with open(package_dir() / "trained_models" / f"cmb_{spectrum}.pkl", "rb") as f:
+            assert tuple(pickle.load(f)[7]) == INPUTS
 
 
 def test_read_covmat_maps_cobaya_names(tmp_path):

@@ -126,10 +126,10 @@ def test_installable_protocol(installed_mocks, tmp_path):
     from cobaya_plugins.install import PLANCK_2018
     from cobaya_plugins.planck import HighlTTTEEE, HighlTTTEEELite, Lensing, LowlTT
 
-    # the classes' default files (their YAML) are the product's required files
+    # the classes' default files (their YAML) are Cobaya's paths and the product's required files
     defaults = [c.get_defaults()["clik_file"] for c in (LowlTT, HighlTTTEEE, HighlTTTEEELite,
                                                         Lensing)]  # fmt: skip
-    assert defaults == list(PLANCK_2018.required)
+    assert defaults == list(LAYOUT.values()) == list(PLANCK_2018.required)
     packages = str(installed_mocks.parents[1])
     assert LowlTT.get_path(packages) == str(installed_mocks.resolve())
     assert LowlTT.get_path(LowlTT.get_path(packages)) == LowlTT.get_path(packages)
