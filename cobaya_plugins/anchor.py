@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .classy_run import lensed_cl
-from .data.make_fiducial import PLANCK_2018_BESTFIT
+from cobaya_plugins.classy_run import lensed_cl
+from cobaya_plugins.data.make_fiducial import PLANCK_2018_BESTFIT
 
 #: Highest multipole CLASS computes for the anchor (the emulators' last one).
 ANCHOR_LMAX = 2508

@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 def _info(args: argparse.Namespace) -> int:
-    from .clik import LKL_TYPES, open_clik
+    from cobaya_plugins.clik import LKL_TYPES, open_clik
 
     lkl = open_clik(args.file, backend=args.backend)
     print(f"file:      {lkl.path}")
@@ -47,7 +47,7 @@ def _info(args: argparse.Namespace) -> int:
 
 def _print_data_ranges(path: Path) -> None:
     """The ``data:`` lines of ``info``: ell range and bins per spectrum (and cross-spectrum)."""
-    from .clikdata import data_ranges
+    from cobaya_plugins.clikdata import data_ranges
 
     try:
         ranges = data_ranges(path)
@@ -63,7 +63,7 @@ def _print_data_ranges(path: Path) -> None:
 
 
 def _mock(args: argparse.Namespace) -> int:
-    from .mock import mock_filename, write_mock
+    from cobaya_plugins.mock import mock_filename, write_mock
 
     target = Path(args.outdir) / mock_filename(args.kind)
     if target.exists() and not args.overwrite:
@@ -89,11 +89,11 @@ def _fraction(text: str) -> float:
 
 
 def _triangle(args: argparse.Namespace) -> int:
-    from .plots import triangle_plot
+    from cobaya_plugins.plots import triangle_plot
 
     markers = None
     if args.mark_truth:
-        from .fiducial import fiducial_parameters
+        from cobaya_plugins.fiducial import fiducial_parameters
 
         markers = fiducial_parameters()
     out = triangle_plot(
@@ -104,7 +104,7 @@ def _triangle(args: argparse.Namespace) -> int:
 
 
 def _install(args: argparse.Namespace) -> int:
-    from .install import InstallError, default_data_directory, format_table, install
+    from cobaya_plugins.install import InstallError, default_data_directory, format_table, install
 
     directory = args.path or default_data_directory(product=args.product)
     if directory is None:
@@ -129,8 +129,8 @@ def _install(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .install import default_data_directory
-    from .validate import format_checks, validate
+    from cobaya_plugins.install import default_data_directory
+    from cobaya_plugins.validate import format_checks, validate
 
     directory = args.path or default_data_directory(args.packages_path)
     if directory is None:
@@ -155,10 +155,10 @@ def _validate(args: argparse.Namespace) -> int:
 def _residuals(args: argparse.Namespace) -> int:
     import json
 
-    from .clik import check_clik_path, read_lkl_type
-    from .diagnostics import read_cls_file, read_nuisance_file, residuals
-    from .plots import residuals_figure
-    from .validate import best_fit_nuisance
+    from cobaya_plugins.clik import check_clik_path, read_lkl_type
+    from cobaya_plugins.diagnostics import read_cls_file, read_nuisance_file, residuals
+    from cobaya_plugins.plots import residuals_figure
+    from cobaya_plugins.validate import best_fit_nuisance
 
     cls = read_cls_file(args.cls, units=args.units, ell_factor=args.ell_factor, T_cmb=args.T_cmb)
     nuisance = read_nuisance_file(args.nuisance) if args.nuisance else {}
@@ -181,7 +181,7 @@ def _residuals(args: argparse.Namespace) -> int:
 
 
 def _emulator_check(args: argparse.Namespace) -> int:
-    from .emulator_check import format_report, run_check
+    from cobaya_plugins.emulator_check import format_report, run_check
 
     covmat = None if args.covmat.lower() == "none" else args.covmat
     report = run_check(
@@ -193,8 +193,8 @@ def _emulator_check(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m cobaya_plugins``."""
-    from .clik import BACKENDS
-    from .mock import KINDS
+    from cobaya_plugins.clik import BACKENDS
+    from cobaya_plugins.mock import KINDS
 
     parser = argparse.ArgumentParser(
         prog="python -m cobaya_plugins", description="Planck clik likelihood tools for Cobaya."
@@ -236,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--mark-truth", action="store_true",
         help="mark the true values of the mock data (the shipped fiducial's parameters)",
     )  # fmt: skip
-    from .emulator_check import CLASS_SETTINGS, DEFAULT_COVMAT
+    from cobaya_plugins.emulator_check import CLASS_SETTINGS, DEFAULT_COVMAT
 
     check = sub.add_parser(
         "emulator-check", help="CosmoPower emulator vs CLASS: Δχ² on the mocks, ΔC_ell/σ_cv"
@@ -261,8 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_real_data_commands(sub: argparse._SubParsersAction) -> None:
     """The ``install``, ``validate`` and ``residuals`` sub-commands."""
-    from .install import PRODUCTS, URL_ENV
-    from .units import T_CMB_FIRAS, UNITS
+    from cobaya_plugins.install import PRODUCTS, URL_ENV
+    from cobaya_plugins.units import T_CMB_FIRAS, UNITS
 
     inst = sub.add_parser("install", help="download and install the Planck 2018 likelihood files")
     inst.add_argument("product", choices=list(PRODUCTS), help="what to install")

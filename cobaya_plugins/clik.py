@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from .clikdata import read_array, read_mdb
-from .clipy_loader import INSTALL_HINT, jax_available, load_clipy
-from .threads import BlasThreads
-from .units import (
+from cobaya_plugins.clikdata import read_array, read_mdb
+from cobaya_plugins.clipy_loader import INSTALL_HINT, jax_available, load_clipy
+from cobaya_plugins.threads import BlasThreads
+from cobaya_plugins.units import (
     T_CMB_FIRAS,
     UNIT_CHECK_SPECTRA,
     UnitDiagnosis,
@@ -39,7 +39,7 @@ from .units import (
     UnitReading,
     diagnose_units,
 )
-from .vector import CMB_SPECTRA, LENSING_SPECTRA, CallVector
+from cobaya_plugins.vector import CMB_SPECTRA, LENSING_SPECTRA, CallVector
 
 #: Backend names: ``auto`` picks the compiled Planck clik when importable, else clipy (numpy);
 #: ``jax`` is clipy's JAX path, jit-compiled, with gradients (only when asked for).
@@ -234,7 +234,7 @@ def _open_backend(path: Path, backend: str) -> Any:
     object."""
     is_lensing = (path / "clik_lensing").is_dir()
     if backend == "jax":
-        from .jax_backend import JaxClik
+        from cobaya_plugins.jax_backend import JaxClik
 
         return JaxClik(path)
     if backend == "clik":
@@ -452,7 +452,7 @@ class ClikLikelihood:
                 f"Gradients need the JAX backend; this likelihood was opened with backend "
                 f"{self.backend!r}. Open it with open_clik({str(self.path)!r}, backend='jax')."
             )
-        from .jax_backend import split_gradient
+        from cobaya_plugins.jax_backend import split_gradient
 
         if not self._vector.fill(cls, nuisance, units, ell_factor, T_cmb, strict):
             value, grad = -math.inf, np.full(self.vector_size, np.nan)

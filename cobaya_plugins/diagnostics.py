@@ -41,8 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import clikdata
-from .units import T_CMB_FIRAS, UNITS, to_muK2_cl
+from cobaya_plugins import clikdata
+from cobaya_plugins.units import T_CMB_FIRAS, UNITS, to_muK2_cl
 
 #: Relative agreement required between the rebuilt χ² and −2 logL of the file.
 AGREEMENT = 1e-6
@@ -241,7 +241,7 @@ def _plik_lite(path: Path, cls: Mapping[str, np.ndarray], nuisance: dict) -> tup
 
 
 def _smica(path: Path, cls: Mapping[str, np.ndarray], nuisance: dict) -> tuple:
-    from .clik import import_clipy
+    from cobaya_plugins.clik import import_clipy
 
     clipy = import_clipy()
     with contextlib.redirect_stdout(io.StringIO()):
@@ -349,7 +349,7 @@ def residuals(
     for other file types, missing inputs, or if the rebuilt total χ² disagrees with −2 logL
     of the file by more than :data:`AGREEMENT` (relative).
     """
-    from .clik import check_clik_path, open_clik, read_lkl_type
+    from cobaya_plugins.clik import check_clik_path, open_clik, read_lkl_type
 
     full = check_clik_path(path)
     kind = read_lkl_type(full)

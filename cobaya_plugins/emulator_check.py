@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .anchor import DEFAULT_POINT, PLANCK_BASELINE, AnchorCorrection, class_spectra
-from .emulator import INPUTS, LMAX, CMBEmulator
+from cobaya_plugins.anchor import DEFAULT_POINT, PLANCK_BASELINE, AnchorCorrection, class_spectra
+from cobaya_plugins.emulator import INPUTS, LMAX, CMBEmulator
 
 #: CLASS settings to compare with (added to the six parameters, lensed spectra, T_cmb 2.7255 K).
 CLASS_SETTINGS: dict[str, dict[str, float | str]] = {
@@ -127,8 +127,8 @@ def cv_deviation(emulated: Mapping[str, np.ndarray], reference: Mapping[str, np.
 
 def _mock_likelihoods(mock_dir: str | os.PathLike | None) -> dict:
     """The three CMB mock likelihoods (written with seed 0 into ``mock_dir`` when missing)."""
-    from .clik import open_clik
-    from .mock import CMB_KINDS, write_mock
+    from cobaya_plugins.clik import open_clik
+    from cobaya_plugins.mock import CMB_KINDS, write_mock
 
     directory = Path(mock_dir) if mock_dir else Path(tempfile.mkdtemp(prefix="emulator_check_"))
     out = {}
@@ -155,7 +155,7 @@ def run_check(
     0 is the best fit; "anchored": the emulator corrected by :class:`AnchorCorrection` measured
     against this CLASS at point 0, as the theory's ``anchor`` option does).
     """
-    from .mock import default_nuisance
+    from cobaya_plugins.mock import default_nuisance
 
     unknown = [s for s in settings if s not in CLASS_SETTINGS]
     if unknown:

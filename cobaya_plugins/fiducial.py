@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .units import dl_to_cl_factor
+from cobaya_plugins.units import dl_to_cl_factor
 
 #: The shipped fiducial spectrum (CLASS, Planck 2018 best-fit LCDM, ell = 2..2600).
 FIDUCIAL_FILE: Path = Path(__file__).parent / "data" / "fiducial_lensedCls.dat"
@@ -31,7 +31,7 @@ def fiducial_parameters() -> dict[str, float]:
     (= ln(10¹⁰A_s)), ``A_s``, and ``A_planck`` = 1 (the mocks' calibration). CLASS also had one
     0.06 eV neutrino (N_ur = 2.0328) and HMcode lensing (``data/make_fiducial.py``).
     """
-    from .data.make_fiducial import PLANCK_2018_BESTFIT as best
+    from cobaya_plugins.data.make_fiducial import PLANCK_2018_BESTFIT as best
 
     return {
         "omega_b": best["omega_b"],

@@ -486,7 +486,7 @@ def describe_clik(path: Path, directory: Path) -> ClikEntry:
 
     A file that cannot be opened, or whose self-check fails, gives ``ok=False``.
     """
-    from .clik import open_clik
+    from cobaya_plugins.clik import open_clik
 
     relative = str(path.relative_to(directory))
     try:

@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from .clipy_loader import load_clipy
-from .units import T_CMB_FIRAS, dl_to_cl_factor, to_muK2_factor
-from .vector import LENSING_SPECTRA, CallVector
+from cobaya_plugins.clipy_loader import load_clipy
+from cobaya_plugins.units import T_CMB_FIRAS, dl_to_cl_factor, to_muK2_factor
+from cobaya_plugins.vector import LENSING_SPECTRA, CallVector
 
 
 class JaxClik:

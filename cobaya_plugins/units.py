@@ -215,7 +215,7 @@ class UnitMistakeError(ValueError):
 @functools.cache
 def _reference_dl(spectrum: str, ell: int) -> float:
     """D_ell [µK²] of the shipped fiducial ΛCDM spectrum at ``ell``."""
-    from .fiducial import load_fiducial
+    from cobaya_plugins.fiducial import load_fiducial
 
     return float(load_fiducial()[spectrum][ell] * llp1_over_2pi(ell))
 

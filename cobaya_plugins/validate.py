@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .install import PLANCK_2018
-from .units import T_CMB_FIRAS
+from cobaya_plugins.install import PLANCK_2018
+from cobaya_plugins.units import T_CMB_FIRAS
 
 #: Largest |χ² − published| counted as a pass.
 TOLERANCE = 0.5
@@ -85,8 +85,8 @@ def class_spectra(lmax: int = 2508) -> dict[str, np.ndarray]:
     (:mod:`cobaya_plugins.data.make_fiducial`): H0 = 67.32 (CLASS takes H0, not θ_MC), one
     massive neutrino of 0.06 eV, HMcode lensing — as Cobaya's CLASS regression test.
     """
-    from .classy_run import lensed_cl
-    from .data.make_fiducial import CLASS_SETTINGS, PLANCK_2018_BESTFIT
+    from cobaya_plugins.classy_run import lensed_cl
+    from cobaya_plugins.data.make_fiducial import CLASS_SETTINGS, PLANCK_2018_BESTFIT
 
     cls = lensed_cl({**PLANCK_2018_BESTFIT, **CLASS_SETTINGS}, lmax)
     return {k: cls[k] for k in ("tt", "ee", "bb", "te")}
@@ -103,7 +103,7 @@ def validate(
     minute). Missing files give rows with ``loglike=None``. Returns the rows in
     :data:`REFERENCES` order.
     """
-    from .clik import open_clik
+    from cobaya_plugins.clik import open_clik
 
     directory = Path(directory)
     checks = [Check(ref, directory / ref.clik_file) for ref in REFERENCES]

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .suggest import close_match, describe_unknown
-from .units import T_CMB_FIRAS, dl_to_cl_factor, to_muK2_factor
+from cobaya_plugins.suggest import close_match, describe_unknown
+from cobaya_plugins.units import T_CMB_FIRAS, dl_to_cl_factor, to_muK2_factor
 
 #: Order of the CMB spectra in clik's lmax array and call vector.
 CMB_SPECTRA = ("tt", "ee", "bb", "te", "tb", "eb")

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classy_run import lensed_cl
-from ..units import llp1_over_2pi
+from cobaya_plugins.classy_run import lensed_cl
+from cobaya_plugins.units import llp1_over_2pi
 
 #: Planck 2018 best fit (TT,TE,EE+lowE+lensing), in CLASS's parameter names.
 PLANCK_2018_BESTFIT = {

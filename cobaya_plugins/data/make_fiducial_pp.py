@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classy_run import lensed_cl
-from .make_fiducial import CLASS_SETTINGS, LMAX, PLANCK_2018_BESTFIT
+from cobaya_plugins.classy_run import lensed_cl
+from cobaya_plugins.data.make_fiducial import CLASS_SETTINGS, LMAX, PLANCK_2018_BESTFIT
 
 DEFAULT_OUT = Path(__file__).with_name("fiducial_clpp.dat")
 

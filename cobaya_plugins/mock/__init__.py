@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fiducial import load_fiducial, load_fiducial_pp
-from . import highl_ttteee, highl_ttteee_lite, lensing, lowl_tt
+from cobaya_plugins.fiducial import load_fiducial, load_fiducial_pp
+from cobaya_plugins.mock import highl_ttteee, highl_ttteee_lite, lensing, lowl_tt
 
 #: The CMB kinds (``NAME.clik`` with a ``clik/`` group) and all kinds (plus lensing).
 CMB_KINDS = ("lowl_TT", "highl_TTTEEE", "highl_TTTEEE_lite")

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..clik import CLIK_OUTSIDE
-from ..vector import CMB_SPECTRA
-from .cldf import Group
+from cobaya_plugins.clik import CLIK_OUTSIDE
+from cobaya_plugins.mock.cldf import Group
+from cobaya_plugins.vector import CMB_SPECTRA
 
 
 def create_cmb_clik(path: Path, lmax: Sequence[int]) -> tuple[Group, Group]:
@@ -57,7 +57,7 @@ def clipy_loglike(path: Path, vector: np.ndarray) -> float:
     clipy is loaded through :func:`cobaya_plugins.clipy_loader.load_clipy`, so the writer works
     whether or not jax is installed and whatever ``CLIPY_NOJAX`` says.
     """
-    from ..clipy_loader import load_clipy
+    from cobaya_plugins.clipy_loader import load_clipy
 
     clipy = load_clipy(jax=False)
     with contextlib.redirect_stdout(io.StringIO()):

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import binning
-from .clik_file import add_self_check, call_vector, create_cmb_clik
-from .instrument import FSKY_HIGHL, knox_covariance, noise_cl
-from .plik_foregrounds import (
+from cobaya_plugins.mock import binning
+from cobaya_plugins.mock.clik_file import add_self_check, call_vector, create_cmb_clik
+from cobaya_plugins.mock.instrument import FSKY_HIGHL, knox_covariance, noise_cl
+from cobaya_plugins.mock.plik_foregrounds import (
     DEFAULT_VALUES,
     MAP_FREQUENCIES,
     N_T,

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..units import llp1_over_2pi
-from . import binning
-from .clik_file import add_self_check, call_vector, create_cmb_clik
-from .instrument import FSKY_HIGHL, combined_noise_cl, knox_covariance
+from cobaya_plugins.mock import binning
+from cobaya_plugins.mock.clik_file import add_self_check, call_vector, create_cmb_clik
+from cobaya_plugins.mock.instrument import FSKY_HIGHL, combined_noise_cl, knox_covariance
+from cobaya_plugins.units import llp1_over_2pi
 
 LMIN = binning.LMIN
 LMAX = binning.LMAX

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .cldf import Group
-from .clik_file import clipy_loglike
+from cobaya_plugins.mock.cldf import Group
+from cobaya_plugins.mock.clik_file import clipy_loglike
 
 LMAX = 2500
 #: Spectra of the call vector, in order (C^φφ first; TB and EB are not used).

@@ -23,9 +23,9 @@ from astropy.io import fits
 from scipy.interpolate import CubicSpline
 from scipy.special import gammaincinv, ndtr
 
-from ..units import llp1_over_2pi
-from .clik_file import add_self_check, call_vector, create_cmb_clik
-from .instrument import FSKY_LOWL
+from cobaya_plugins.mock.clik_file import add_self_check, call_vector, create_cmb_clik
+from cobaya_plugins.mock.instrument import FSKY_LOWL
+from cobaya_plugins.units import llp1_over_2pi
 
 LMIN = 2
 LMAX = 29

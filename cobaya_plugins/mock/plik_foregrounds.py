@@ -18,8 +18,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..units import llp1_over_2pi
-from .cldf import Group
+from cobaya_plugins.mock.cldf import Group
+from cobaya_plugins.units import llp1_over_2pi
 
 #: Frequencies of the m = 6 maps (T then E), and which maps are temperature.
 MAP_FREQUENCIES = (100, 143, 217, 100, 143, 217)

@@ -17,7 +17,7 @@ import functools
 
 import numpy as np
 
-from ..fiducial import load_fiducial
+from cobaya_plugins.fiducial import load_fiducial
 
 
 @functools.cache

@@ -8,7 +8,7 @@ from pathlib import Path
 from cobaya.likelihood import Likelihood
 from cobaya.log import LoggedError
 
-from ..clik import (
+from cobaya_plugins.clik import (
     BACKENDS,
     CHECK_MODES,
     LKL_TYPES,
@@ -17,8 +17,8 @@ from ..clik import (
     check_clik_path,
     open_clik,
 )
-from ..suggest import close_match, describe_unknown
-from ..units import (
+from cobaya_plugins.suggest import close_match, describe_unknown
+from cobaya_plugins.units import (
     UNIT_CHECK_ELL,
     UNIT_CHECK_SPECTRA,
     UNITS,

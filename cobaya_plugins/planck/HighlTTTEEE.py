@@ -1,7 +1,7 @@
 """Planck 2018 high-ell TT+TE+EE likelihood (plik, ell 30–2508, 47 nuisance parameters)."""
 
-from .Clik import Clik
-from .installable import PlanckInstallable
+from cobaya_plugins.planck.Clik import Clik
+from cobaya_plugins.planck.installable import PlanckInstallable
 
 
 class HighlTTTEEE(PlanckInstallable, Clik):

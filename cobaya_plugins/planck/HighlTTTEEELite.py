@@ -1,7 +1,7 @@
 """Planck 2018 high-ell TT+TE+EE foreground-marginalized likelihood (plik_lite)."""
 
-from .Clik import Clik
-from .installable import PlanckInstallable
+from cobaya_plugins.planck.Clik import Clik
+from cobaya_plugins.planck.installable import PlanckInstallable
 
 
 class HighlTTTEEELite(PlanckInstallable, Clik):

@@ -1,7 +1,7 @@
 """Planck 2018 CMB lensing likelihood (``clik_lensing`` files, e.g. the T+P baseline)."""
 
-from .Clik import Clik
-from .installable import PlanckInstallable
+from cobaya_plugins.planck.Clik import Clik
+from cobaya_plugins.planck.installable import PlanckInstallable
 
 
 class Lensing(PlanckInstallable, Clik):

@@ -1,7 +1,7 @@
 """Planck 2018 low-ell TT likelihood (commander, ell 2–29)."""
 
-from .Clik import Clik
-from .installable import PlanckInstallable
+from cobaya_plugins.planck.Clik import Clik
+from cobaya_plugins.planck.installable import PlanckInstallable
 
 
 class LowlTT(PlanckInstallable, Clik):

@@ -1,9 +1,9 @@
 """Cobaya likelihood classes for Planck clik files (use as ``cobaya_plugins.planck.<Class>``)."""
 
-from .Clik import Clik
-from .HighlTTTEEE import HighlTTTEEE
-from .HighlTTTEEELite import HighlTTTEEELite
-from .Lensing import Lensing
-from .LowlTT import LowlTT
+from cobaya_plugins.planck.Clik import Clik
+from cobaya_plugins.planck.HighlTTTEEE import HighlTTTEEE
+from cobaya_plugins.planck.HighlTTTEEELite import HighlTTTEEELite
+from cobaya_plugins.planck.Lensing import Lensing
+from cobaya_plugins.planck.LowlTT import LowlTT
 
 __all__ = ["Clik", "HighlTTTEEE", "HighlTTTEEELite", "Lensing", "LowlTT"]

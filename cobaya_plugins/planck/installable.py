@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from typing import ClassVar
 
-from .. import install as installer
+from cobaya_plugins import install as installer
 
 
 class PlanckInstallable:

@@ -24,17 +24,17 @@ import numpy as np
 from cobaya.log import LoggedError
 from cobaya.theory import Theory
 
-from ..units import (
+from cobaya_plugins.theories.cobaya_cls import record_cl_requests
+from cobaya_plugins.theories.errors import reject_point
+from cobaya_plugins.theories.function_import import import_function, keyword_parameters
+from cobaya_plugins.units import (
     UNITS,
     cl_to_dl_factor,
     cobaya_temperature_factor,
     dl_to_cl_factor,
     to_muK2_factor,
 )
-from ..vector import CMB_SPECTRA
-from .cobaya_cls import record_cl_requests
-from .errors import reject_point
-from .function_import import import_function, keyword_parameters
+from cobaya_plugins.vector import CMB_SPECTRA
 
 #: CMB spectra a model function may return (lowercase, as Cobaya requests them).
 SPECTRA = CMB_SPECTRA

@@ -25,10 +25,17 @@ import numpy as np
 from cobaya.log import LoggedError
 from cobaya.theory import Theory
 
-from ..anchor import DEFAULT_POINT, AnchorCorrection, class_spectra
-from ..emulator import LMAX, SPECTRA, TRAINING_BOX, CMBEmulator, outside_box, package_dir
-from .cobaya_cls import record_cl_requests, serve_cls
-from .errors import reject_point
+from cobaya_plugins.anchor import DEFAULT_POINT, AnchorCorrection, class_spectra
+from cobaya_plugins.emulator import (
+    LMAX,
+    SPECTRA,
+    TRAINING_BOX,
+    CMBEmulator,
+    outside_box,
+    package_dir,
+)
+from cobaya_plugins.theories.cobaya_cls import record_cl_requests, serve_cls
+from cobaya_plugins.theories.errors import reject_point
 
 #: Accepted Cobaya names for each emulator input, and the conversion to the emulator's input.
 INPUT_NAMES: dict[str, dict[str, Callable[[float], float]]] = {

@@ -29,8 +29,8 @@ import numpy as np
 from cobaya.log import LoggedError
 from cobaya.theories.classy import classy
 
-from .errors import reject_point
-from .function_import import import_function, keyword_parameters
+from cobaya_plugins.theories.errors import reject_point
+from cobaya_plugins.theories.function_import import import_function, keyword_parameters
 
 
 class ModifiedClassy(classy):

@@ -10,9 +10,9 @@
     (``cobaya_plugins.theories.CosmoPower``; needs the optional extra ``emulator``).
 """
 
-from .CallableCls import CallableCls
-from .CosmoPower import CosmoPower
-from .errors import CosmoComputationError
-from .ModifiedClassy import ModifiedClassy
+from cobaya_plugins.theories.CallableCls import CallableCls
+from cobaya_plugins.theories.CosmoPower import CosmoPower
+from cobaya_plugins.theories.errors import CosmoComputationError
+from cobaya_plugins.theories.ModifiedClassy import ModifiedClassy
 
 __all__ = ["CallableCls", "CosmoComputationError", "CosmoPower", "ModifiedClassy"]

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from cobaya.log import LoggedError
 
-from ..units import cl_to_dl_factor, cobaya_temperature_factor
+from cobaya_plugins.units import cl_to_dl_factor, cobaya_temperature_factor
 
 
 def serve_cls(
