@@ -66,6 +66,10 @@ def load_clipy(jax: bool = False) -> ModuleType:
     (numpy path) or jax (JAX path) is missing.
     """
     name = PRIVATE_NAMES[jax]
+    if jax and jax_available():
+        from cobaya_plugins.jax_compile import enable_cache
+
+        enable_cache()  # before anything compiles (docs/jax.md, "Compile times")
     with _load_lock:
         module = sys.modules.get(name)
         if module is None:

@@ -128,6 +128,23 @@ class _Network:
             out = (out.astype(np.float32) @ self.pca_basis) * self.pca_std + self.pca_mean
         return 10.0**out if self.log10 else out
 
+    def jax(self, x):
+        """The same forward pass in ``jax.numpy`` (differentiable): inputs x, shape (6,) in
+        :data:`INPUTS` order -> spectrum for ell = 2..LMAX, shape (LMAX - 1,), float64. The
+        matrix products run in float32 as in :meth:`__call__`, so both agree to rounding."""
+        import jax.numpy as jnp
+
+        out = ((x - self.in_mean) / self.in_std).astype(jnp.float32)
+        for (w, b), (alpha, beta) in zip(self.layers[:-1], self.hyper, strict=True):
+            y = out @ w + b
+            out = (beta + (1.0 - beta) / (1.0 + jnp.exp(-alpha * y))) * y
+        out = (out @ self.layers[-1][0] + self.out_bias).astype(jnp.float64)
+        out = out * self.out_std + self.out_mean
+        if self.kind == "pca":
+            coefficients = out.astype(jnp.float32) @ self.pca_basis
+            out = coefficients.astype(jnp.float64) * self.pca_std + self.pca_mean
+        return 10.0**out if self.log10 else out
+
 
 class CMBEmulator:
     """The shipped CosmoPower CMB networks for ``spectra`` (any of :data:`SPECTRA`).
@@ -161,6 +178,15 @@ class CMBEmulator:
             full[:, ELL_MIN:] = network(x)
             cls[spectrum] = full[0] if scalar else full
         return cls
+
+    def jax(self, x):
+        """The spectra in ``jax.numpy`` (differentiable, jit-able): inputs x, a JAX array of
+        shape (6,) in :data:`INPUTS` order -> ``{spectrum: C_ell}``, dimensionless, shape
+        (LMAX + 1,) from ell = 0 (zeros at ell = 0, 1), as :meth:`__call__` for one point."""
+        import jax.numpy as jnp
+
+        zeros = jnp.zeros(ELL_MIN)
+        return {s: jnp.concatenate([zeros, net.jax(x)]) for s, net in self._networks.items()}
 
 
 def outside_box(

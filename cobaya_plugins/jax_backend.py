@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from cobaya_plugins.clipy_loader import load_clipy
+from cobaya_plugins.jax_compile import AnnouncedJit, Timer
 from cobaya_plugins.units import T_CMB_FIRAS, dl_to_cl_factor, to_muK2_factor
 from cobaya_plugins.vector import LENSING_SPECTRA, CallVector
 
@@ -38,8 +39,9 @@ class JaxClik:
 
         clipy = load_clipy(jax=True)
         log = io.StringIO()
+        name = os.path.basename(os.path.normpath(path))
         try:
-            with contextlib.redirect_stdout(log):
+            with contextlib.redirect_stdout(log), Timer(f"opened {name} with clipy's JAX path"):
                 self._lkl = clipy.clik(str(path))
         except clipy.clik_emul_error as exc:
             raise ValueError(f"clipy (JAX) could not read {path}: {exc}") from exc
@@ -50,9 +52,14 @@ class JaxClik:
         def loglike(vector):
             return lkl(vector)
 
-        self._value: Callable = jax.jit(loglike)
-        self._value_and_grad: Callable = jax.jit(jax.value_and_grad(loglike))
-        self._batch: Callable = jax.jit(jax.vmap(loglike))
+        #: The likelihood as a function of the call vector, in ``jax.numpy`` (traceable: for
+        #: composing with other JAX code, e.g. :mod:`cobaya_plugins.gradients`).
+        self.function: Callable = loglike
+        self._value: Callable = AnnouncedJit(loglike, f"{name} logL")
+        self._value_and_grad: Callable = AnnouncedJit(
+            jax.value_and_grad(loglike), f"{name} logL and gradient"
+        )
+        self._batch: Callable = AnnouncedJit(jax.vmap(loglike), f"{name} logL of a batch")
 
     def get_lmax(self) -> list[int]:
         """lmax per spectrum in clik order (TT EE BB TE TB EB, ``pp`` first for lensing; -1 =
