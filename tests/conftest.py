@@ -1,23 +1,6 @@
-"""Shared fixtures: Planck-like mock .clik files written once per test session."""
+"""Fixtures for both packages' tests (each package has its own conftest.py for the rest)."""
 
-import os
-
-os.environ.setdefault("CLIPY_NOJAX", "1")  # clipy reads it at import time
-
-from pathlib import Path  # noqa: E402
-
-import pytest  # noqa: E402
-
-from cobaya_plugins.mock import KINDS, write_mock  # noqa: E402
-
-MOCK_SEED = 1
-
-
-@pytest.fixture(scope="session")
-def mock_paths(tmp_path_factory) -> dict[str, Path]:
-    """All mock kinds written with seed 1 into one session directory: kind -> path of .clik."""
-    outdir = tmp_path_factory.mktemp("mock_clik")
-    return {kind: write_mock(kind, outdir, seed=MOCK_SEED) for kind in KINDS}
+import pytest
 
 
 @pytest.fixture(autouse=True)

@@ -1,19 +1,31 @@
-"""Helpers shared by the cobaya_plugins tests (and mock files laid out like the real Planck
-product)."""
+"""Fixtures and helpers of the cobaya_plugins tests: Planck-like mock .clik files written once per
+test session, and mock files laid out like the real Planck product."""
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
-import pytest
-import yaml
-from planck_product import product_tarball
+os.environ.setdefault("CLIPY_NOJAX", "1")  # clipy reads it at import time
 
-from cobaya_plugins.install import install
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+from planck_product import product_tarball  # noqa: E402
+
+from cobaya_plugins.install import install  # noqa: E402
+from cobaya_plugins.mock import KINDS, write_mock  # noqa: E402
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[1]
+MOCK_SEED = 1
+
+
+@pytest.fixture(scope="session")
+def mock_paths(tmp_path_factory) -> dict[str, Path]:
+    """All mock kinds written with seed 1 into one session directory: kind -> path of .clik."""
+    outdir = tmp_path_factory.mktemp("mock_clik")
+    return {kind: write_mock(kind, outdir, seed=MOCK_SEED) for kind in KINDS}
 
 
 def run_cobaya_subprocess(info: dict, tmp_path: Path, name: str = "run", check: bool = True,
