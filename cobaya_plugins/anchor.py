@@ -19,28 +19,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
 from cobaya_plugins.classy_run import lensed_cl
-from cobaya_plugins.data.make_fiducial import PLANCK_2018_BESTFIT
+from cobaya_plugins.planck2018 import BEST_FIT_H, CLASS_BASELINE
 
 #: Highest multipole CLASS computes for the anchor (the emulators' last one).
 ANCHOR_LMAX = 2508
 
 #: The default anchor point: the Planck 2018 best fit, in CLASS's (the emulator's) input names.
-DEFAULT_POINT = {
-    "omega_b": PLANCK_2018_BESTFIT["omega_b"],
-    "omega_cdm": PLANCK_2018_BESTFIT["omega_cdm"],
-    "h": round(PLANCK_2018_BESTFIT["H0"] / 100, 12),  # 0.6732, not 0.6731999999999999
-    "tau_reio": PLANCK_2018_BESTFIT["tau_reio"],
-    "n_s": PLANCK_2018_BESTFIT["n_s"],
-    "ln10^{10}A_s": PLANCK_2018_BESTFIT["ln10^{10}A_s"],
-}
+DEFAULT_POINT = BEST_FIT_H
 
 #: Planck's baseline physics in CLASS (one 0.06 eV neutrino, HMcode lensing): what the shipped
-#: mock data were drawn from, and the usual choice for the anchor.
-PLANCK_BASELINE = {"N_ur": 2.0328, "N_ncdm": 1, "m_ncdm": 0.06, "non_linear": "hmcode"}
+#: mock data were drawn from, and the usual choice for the anchor (T_cmb is set anyway).
+PLANCK_BASELINE = {k: v for k, v in CLASS_BASELINE.items() if k != "T_cmb"}
 
 
 def class_spectra(
@@ -103,13 +97,18 @@ class AnchorCorrection:
             te_shift[scale == 0] = 0.0
         return cls(ratio=ratio, te_shift=te_shift)
 
-    def apply(self, emulated: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Corrected copies of the ``emulated`` spectra (same keys; others are passed through)."""
+    def apply(
+        self, emulated: Mapping[str, np.ndarray], xp: ModuleType = np
+    ) -> dict[str, np.ndarray]:
+        """Corrected copies of the ``emulated`` spectra (same keys; others are passed through).
+
+        ``xp``: the array module of the spectra (``numpy``, or ``jax.numpy`` inside a traced,
+        differentiable function)."""
         out = dict(emulated)
         for s, ratio in self.ratio.items():
             if s in out:
                 out[s] = out[s] * ratio
         if self.te_shift is not None and "te" in out:
-            scale = np.sqrt(np.abs(emulated["tt"] * emulated["ee"]))
+            scale = xp.sqrt(xp.abs(emulated["tt"] * emulated["ee"]))
             out["te"] = emulated["te"] + self.te_shift * scale
         return out

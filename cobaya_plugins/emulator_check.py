@@ -25,8 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cobaya_plugins.anchor import DEFAULT_POINT, PLANCK_BASELINE, AnchorCorrection, class_spectra
+from cobaya_plugins.anchor import PLANCK_BASELINE, AnchorCorrection, class_spectra
 from cobaya_plugins.emulator import INPUTS, LMAX, CMBEmulator
+from cobaya_plugins.planck2018 import BEST_FIT_H, COBAYA_TO_CLASS, SIGMA
 
 #: CLASS settings to compare with (added to the six parameters, lensed spectra, T_cmb 2.7255 K).
 CLASS_SETTINGS: dict[str, dict[str, float | str]] = {
@@ -38,33 +39,13 @@ CLASS_SETTINGS: dict[str, dict[str, float | str]] = {
     "planck_linear": {"N_ur": 2.0328, "N_ncdm": 1, "m_ncdm": 0.06},
 }
 
-#: Planck 2018 best fit in the emulator's input names.
-BESTFIT = DEFAULT_POINT
-
-#: Planck 2018 68% errors (TT,TE,EE+lowE+lensing, Planck 2018 VI Table 2), emulator names.
-PLANCK_2018_SIGMA = {
-    "omega_b": 0.00015,
-    "omega_cdm": 0.0012,
-    "h": 0.0054,
-    "tau_reio": 0.0073,
-    "n_s": 0.0042,
-    "ln10^{10}A_s": 0.014,
-}
+#: Planck 2018 best fit and 68% errors in the emulator's input names.
+BESTFIT = BEST_FIT_H
+PLANCK_2018_SIGMA = SIGMA
 
 #: Highest ell of the φφ comparison (lensing reconstructions stop well below).
 PP_LMAX = 2000
 
-
-#: Cobaya parameter names of a covmat -> (emulator input, factor).
-_COVMAT_NAMES = {
-    "omega_b": ("omega_b", 1.0),
-    "omega_cdm": ("omega_cdm", 1.0),
-    "H0": ("h", 0.01),
-    "h": ("h", 1.0),
-    "tau_reio": ("tau_reio", 1.0),
-    "n_s": ("n_s", 1.0),
-    "logA": ("ln10^{10}A_s", 1.0),
-}
 
 #: The shipped proposal covariance of the demo chain (relative to the repository root).
 DEFAULT_COVMAT = "yaml_examples/lcdm_emulator_mock_lite.covmat"
@@ -83,8 +64,8 @@ def read_covmat(path: str | os.PathLike) -> np.ndarray:
     matrix = np.loadtxt(path, ndmin=2)
     index, factor = {}, {}
     for i, name in enumerate(names):
-        if name in _COVMAT_NAMES:
-            target, scale = _COVMAT_NAMES[name]
+        if name in COBAYA_TO_CLASS:
+            target, scale = COBAYA_TO_CLASS[name]
             index[target], factor[target] = i, scale
     missing = [p for p in INPUTS if p not in index]
     if missing:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cobaya_plugins.planck2018 import best_fit_cobaya
 from cobaya_plugins.units import dl_to_cl_factor
 
 #: The shipped fiducial spectrum (CLASS, Planck 2018 best-fit LCDM, ell = 2..2600).
@@ -28,22 +29,11 @@ def fiducial_parameters() -> dict[str, float]:
     """The parameters of the shipped fiducial spectrum, i.e. the mock data's true values.
 
     Cobaya names: ``omega_b``, ``omega_cdm``, ``H0``, ``h``, ``tau_reio``, ``n_s``, ``logA``
-    (= ln(10¹⁰A_s)), ``A_s``, and ``A_planck`` = 1 (the mocks' calibration). CLASS also had one
-    0.06 eV neutrino (N_ur = 2.0328) and HMcode lensing (``data/make_fiducial.py``).
+    (= ln(10¹⁰A_s)), ``A_s`` (the Planck 2018 best fit, :mod:`cobaya_plugins.planck2018`), and
+    ``A_planck`` = 1 (the mocks' calibration). CLASS also had Planck's baseline physics (one
+    0.06 eV neutrino, HMcode lensing; ``data/make_fiducial.py``).
     """
-    from cobaya_plugins.data.make_fiducial import PLANCK_2018_BESTFIT as best
-
-    return {
-        "omega_b": best["omega_b"],
-        "omega_cdm": best["omega_cdm"],
-        "H0": best["H0"],
-        "h": best["H0"] / 100,
-        "tau_reio": best["tau_reio"],
-        "n_s": best["n_s"],
-        "logA": best["ln10^{10}A_s"],
-        "A_s": 1e-10 * np.exp(best["ln10^{10}A_s"]),
-        "A_planck": 1.0,
-    }
+    return {**best_fit_cobaya(), "A_planck": 1.0}
 
 
 _LAYOUT = "5 columns 'ell TT EE BB TE' (D_ell in muK^2, ell = 2, 3, ... consecutive)"

@@ -15,24 +15,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from cobaya_plugins.install import PLANCK_2018
+from cobaya_plugins.planck2018 import BEST_FIT_NUISANCE, PUBLISHED_CHI2, class_best_fit_input
 from cobaya_plugins.units import T_CMB_FIRAS
 
 #: Largest |χ² − published| counted as a pass.
 TOLERANCE = 0.5
-#: Planck 2018 best-fit values of the nuisance parameters (Cobaya's regression test); the
-#: parameters not listed take the fixed values of ``planck/HighlTTTEEE.yaml``.
-BEST_FIT_NUISANCE = {
-    "A_planck": 1.00044,
-    "A_cib_217": 46.1, "xi_sz_cib": 0.66, "A_sz": 7.08, "ps_A_100_100": 248.2,
-    "ps_A_143_143": 50.7, "ps_A_143_217": 53.3, "ps_A_217_217": 121.9, "ksz_norm": 0.0,
-    "gal545_A_100": 8.80, "gal545_A_143": 11.01, "gal545_A_143_217": 20.16, "gal545_A_217": 95.5,
-    "galf_TE_A_100": 0.1138, "galf_TE_A_100_143": 0.1346, "galf_TE_A_100_217": 0.479,
-    "galf_TE_A_143": 0.225, "galf_TE_A_143_217": 0.665, "galf_TE_A_217": 2.082,
-    "calib_100T": 0.99974, "calib_217T": 0.99819,
-}  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,10 +34,9 @@ class Reference:
 
 
 #: The published χ² at the best fit (planck-reference; Cobaya 3.6.2's test values).
-REFERENCES = (
-    Reference("LowlTT", PLANCK_2018.required[0], 23.16),
-    Reference("HighlTTTEEE", PLANCK_2018.required[1], 2344.75),
-    Reference("HighlTTTEEELite", PLANCK_2018.required[2], 584.24),
+REFERENCES = tuple(
+    Reference(name, clik_file, PUBLISHED_CHI2[name])
+    for name, clik_file in zip(PUBLISHED_CHI2, PLANCK_2018.required, strict=False)
 )
 
 
@@ -72,9 +60,12 @@ class Check:
 
 
 def best_fit_nuisance() -> dict[str, float]:
-    """All 47 plik nuisance values at the best fit (fixed ones from ``HighlTTTEEE.yaml``)."""
-    defaults = yaml.safe_load((Path(__file__).parent / "planck" / "HighlTTTEEE.yaml").read_text())
-    fixed = {k: float(v) for k, v in defaults["params"].items() if isinstance(v, int | float)}
+    """All 47 plik nuisance values at the best fit: :data:`BEST_FIT_NUISANCE` and the fixed
+    values of the defaults of :class:`cobaya_plugins.planck.HighlTTTEEE`."""
+    from cobaya_plugins.planck import HighlTTTEEE
+
+    params = HighlTTTEEE.get_defaults()["params"]
+    fixed = {k: float(v) for k, v in params.items() if isinstance(v, int | float)}
     return {**fixed, **BEST_FIT_NUISANCE}
 
 
@@ -82,13 +73,12 @@ def class_spectra(lmax: int = 2508) -> dict[str, np.ndarray]:
     """Lensed C_ell (dimensionless ΔT/T, from ell = 0) from CLASS at the Planck 2018 best fit.
 
     Same cosmology and settings as the shipped fiducial
-    (:mod:`cobaya_plugins.data.make_fiducial`): H0 = 67.32 (CLASS takes H0, not θ_MC), one
-    massive neutrino of 0.06 eV, HMcode lensing — as Cobaya's CLASS regression test.
+    (:func:`cobaya_plugins.planck2018.class_best_fit_input`): H0 = 67.32 (CLASS takes H0, not
+    θ_MC), one massive neutrino of 0.06 eV, HMcode lensing — as Cobaya's CLASS regression test.
     """
     from cobaya_plugins.classy_run import lensed_cl
-    from cobaya_plugins.data.make_fiducial import CLASS_SETTINGS, PLANCK_2018_BESTFIT
 
-    cls = lensed_cl({**PLANCK_2018_BESTFIT, **CLASS_SETTINGS}, lmax)
+    cls = lensed_cl(class_best_fit_input(), lmax)
     return {k: cls[k] for k in ("tt", "ee", "bb", "te")}
 
 

@@ -17,20 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from cobaya_plugins.classy_run import lensed_cl
+from cobaya_plugins.planck2018 import BEST_FIT, CLASS_BASELINE, class_best_fit_input
 from cobaya_plugins.units import llp1_over_2pi
 
-#: Planck 2018 best fit (TT,TE,EE+lowE+lensing), in CLASS's parameter names.
+#: The cosmology of the file: the Planck 2018 best fit with Planck's baseline neutrino and
+#: temperature (:mod:`cobaya_plugins.planck2018`), in CLASS's names.
 PLANCK_2018_BESTFIT = {
-    "omega_b": 0.022383,
-    "omega_cdm": 0.12011,
-    "H0": 67.32,
-    "ln10^{10}A_s": 3.0448,
-    "n_s": 0.96605,
-    "tau_reio": 0.0543,
-    "N_ur": 2.0328,
-    "N_ncdm": 1,
-    "m_ncdm": 0.06,
-    "T_cmb": 2.7255,
+    **BEST_FIT,
+    **{k: CLASS_BASELINE[k] for k in ("N_ur", "N_ncdm", "m_ncdm", "T_cmb")},
 }
 #: Highest multipole written to the file.
 LMAX = 2600
@@ -39,14 +33,14 @@ CLASS_SETTINGS = {
     "output": "tCl,pCl,lCl",
     "lensing": "yes",
     "l_max_scalars": LMAX + 600,
-    "non_linear": "hmcode",
+    "non_linear": CLASS_BASELINE["non_linear"],
 }
 DEFAULT_OUT = Path(__file__).with_name("fiducial_lensedCls.dat")
 
 
 def compute_dell(lmax: int = LMAX) -> np.ndarray:
     """Lensed D_ell [muK^2] from CLASS, shape (lmax - 1, 5): columns ell, TT, EE, BB, TE."""
-    cls = lensed_cl({**PLANCK_2018_BESTFIT, **CLASS_SETTINGS}, lmax)  # from ell = 0
+    cls = lensed_cl(class_best_fit_input(CLASS_SETTINGS["l_max_scalars"]), lmax)  # from ell = 0
     ell = np.arange(2, lmax + 1)
     to_dell_muk2 = llp1_over_2pi(ell) * (PLANCK_2018_BESTFIT["T_cmb"] * 1e6) ** 2
     columns = [ell] + [cls[name][2:] * to_dell_muk2 for name in ("tt", "ee", "bb", "te")]

@@ -18,13 +18,14 @@ import numpy as np
 
 from cobaya_plugins.classy_run import lensed_cl
 from cobaya_plugins.data.make_fiducial import CLASS_SETTINGS, LMAX, PLANCK_2018_BESTFIT
+from cobaya_plugins.planck2018 import class_best_fit_input
 
 DEFAULT_OUT = Path(__file__).with_name("fiducial_clpp.dat")
 
 
 def compute_pp(lmax: int = LMAX) -> np.ndarray:
     """[ell(ell+1)]² C^φφ / 2π from CLASS, shape (lmax - 1, 2): columns ell, PP."""
-    clpp = lensed_cl({**PLANCK_2018_BESTFIT, **CLASS_SETTINGS}, lmax)["pp"]  # from ell = 0
+    clpp = lensed_cl(class_best_fit_input(CLASS_SETTINGS["l_max_scalars"]), lmax)["pp"]
     ell = np.arange(2, lmax + 1)
     return np.column_stack([ell, clpp[2:] * (ell * (ell + 1.0)) ** 2 / (2 * np.pi)])
 
