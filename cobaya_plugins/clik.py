@@ -31,14 +31,15 @@ import numpy as np
 from cobaya_plugins.clikdata import read_array, read_mdb
 from cobaya_plugins.clipy_loader import INSTALL_HINT, jax_available, load_clipy
 from cobaya_plugins.threads import BlasThreads
-from cobaya_plugins.units import (
-    T_CMB_FIRAS,
-    UNIT_CHECK_SPECTRA,
+from cobaya_plugins.unit_check import (
+    CHECKED_SPECTRA,
+    MUK2_CL,
     UnitDiagnosis,
     UnitMistakeError,
     UnitReading,
-    diagnose_units,
+    diagnose,
 )
+from cobaya_plugins.units import T_CMB_FIRAS
 from cobaya_plugins.vector import CMB_SPECTRA, LENSING_SPECTRA, CallVector
 
 #: Backend names: ``auto`` picks the compiled Planck clik when importable, else clipy (numpy);
@@ -377,44 +378,50 @@ class ClikLikelihood:
         T_cmb [K]); ``ell_factor=True`` means the input is D_ell = ell(ell+1)C_ell/2π.
         ``nuisance``: dict by name (any order), exactly the names in :attr:`nuisance_names`
         (with ``strict=False``, other keys are ignored).
-        ``unit_check``: ``"error"`` raises :class:`~cobaya_plugins.units.UnitMistakeError` when
-        another reading of the units explains the spectra's size and the declared one does not,
-        and warns once for any other large deviation from ΛCDM; ``"warn"`` only warns (once);
-        ``"off"`` skips the check (see :func:`~cobaya_plugins.units.diagnose_units`).
+        ``unit_check``: ``"error"`` raises :class:`~cobaya_plugins.unit_check.UnitMistakeError`
+        when another reading of the units explains the spectra's size and the declared one does
+        not, and warns once for any other large deviation from ΛCDM; ``"warn"`` only warns
+        (once); ``"off"`` skips the check (see :mod:`cobaya_plugins.unit_check`).
         NaN/inf spectra and clik's "outside" value give ``-inf``.
         """
         if not self._vector.fill(cls, nuisance, units, ell_factor, T_cmb, strict):
             return -math.inf
         if unit_check != "off":
-            self.check_units(cls, units, ell_factor, T_cmb, unit_check)
+            declared = UnitReading(units, bool(ell_factor))
+            self.check_units(self._vector.cls_muK2(), declared, T_cmb, unit_check)
         return self.loglike_vector(self._vector.buffer)
 
     def check_units(
         self,
-        cls: Mapping[str, np.ndarray],
-        units: str = "muK2",
-        ell_factor: bool = False,
+        cls_muK2: Mapping[str, np.ndarray],
+        declared: UnitReading = MUK2_CL,
         T_cmb: float = T_CMB_FIRAS,
         mode: str = "error",
     ) -> UnitDiagnosis | None:
-        """The unit check of :meth:`loglike` on its own; returns the diagnosis (None: fine).
+        """The unit check of :meth:`loglike`; returns the diagnosis (None: fine).
 
-        ``mode`` is ``"error"`` or ``"warn"`` (see :meth:`loglike`); warnings go to
-        :attr:`logger`, once per instance.
+        ``cls_muK2``: the spectra as clik receives them, C_ell [µK²] from ell = 0 by name
+        (TT is checked, else EE, up to the file's lmax), converted from numbers given in the
+        ``declared`` reading (``T_cmb`` [K] for ``dimensionless``; see
+        :func:`cobaya_plugins.unit_check.diagnose`). ``mode`` is ``"error"`` (raises
+        :class:`~cobaya_plugins.unit_check.UnitMistakeError`, whose message gives the fix as
+        keyword arguments) or ``"warn"`` (see :meth:`loglike`); warnings go to :attr:`logger`,
+        once per instance.
         """
         if mode not in CHECK_MODES:
             raise ValueError(f"unit_check must be one of {', '.join(CHECK_MODES)}, got {mode!r}.")
-        spectrum = next((s for s in UNIT_CHECK_SPECTRA if s in self.lmax and s in cls), None)
+        spectrum = next((s for s in CHECKED_SPECTRA if s in self.lmax and s in cls_muK2), None)
         if spectrum is None or mode == "off":
             return None
-        diagnosis = diagnose_units(spectrum, cls[spectrum], units, ell_factor, T_cmb)
+        cl = cls_muK2[spectrum][: self.lmax[spectrum] + 1]
+        diagnosis = diagnose(spectrum, cl, declared, T_cmb)
         if diagnosis is None:
             return None
         reading = diagnosis.explained_by
         if reading is not None and mode == "error":
             raise UnitMistakeError(
                 f"{diagnosis.describe()}: this looks like {reading}; pass "
-                f"{reading.python_fix(UnitReading(units, bool(ell_factor)))}.",
+                f"{reading.python_fix(declared)}.",
                 diagnosis,
             )
         if not self._warned_units:
@@ -458,7 +465,8 @@ class ClikLikelihood:
             value, grad = -math.inf, np.full(self.vector_size, np.nan)
         else:
             if unit_check != "off":
-                self.check_units(cls, units, ell_factor, T_cmb, unit_check)
+                declared = UnitReading(units, bool(ell_factor))
+                self.check_units(self._vector.cls_muK2(), declared, T_cmb, unit_check)
             with self._blas:
                 value, grad = self._file.lkl.value_and_grad(self._vector.buffer)
             if math.isnan(value) or value <= CLIK_OUTSIDE:
@@ -473,7 +481,6 @@ class ClikLikelihood:
         if math.isnan(value) or value <= CLIK_OUTSIDE:
             return -math.inf
         return value
-
 
 def open_clik(path: str | os.PathLike, backend: str = "auto") -> ClikLikelihood:
     """Open a ``.clik`` likelihood directory and return a new :class:`ClikLikelihood`.

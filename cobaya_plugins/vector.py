@@ -43,6 +43,11 @@ class CallVector:
         self.buffer = np.zeros(offset + len(self.nuisance_names))
         self._dl_to_cl = {lm: dl_to_cl_factor(lm) for lm in set(self.lmax.values())}
 
+    def cls_muK2(self) -> dict[str, np.ndarray]:
+        """The spectra part of the buffer by name: views, C_ell [µK²] from ell = 0 to each lmax
+        (``pp`` as given), as last filled."""
+        return {name: self.buffer[sl] for name, sl in self.slices.items()}
+
     def fill_cls(
         self,
         cls: Mapping[str, np.ndarray],

@@ -11,6 +11,7 @@ from cobaya.log import LoggedError
 from cobaya_plugins.clik import (
     BACKENDS,
     CHECK_MODES,
+    CLIK_OUTSIDE,
     LKL_TYPES,
     ClikLikelihood,
     check_backend,
@@ -18,14 +19,8 @@ from cobaya_plugins.clik import (
     open_clik,
 )
 from cobaya_plugins.suggest import close_match, describe_unknown
-from cobaya_plugins.units import (
-    UNIT_CHECK_ELL,
-    UNIT_CHECK_SPECTRA,
-    UNITS,
-    UnitMistakeError,
-    UnitReading,
-    from_muK2_cl,
-)
+from cobaya_plugins.unit_check import MUK2_CL, UnitMistakeError, UnitReading
+from cobaya_plugins.units import UNITS
 
 #: Where ``cobaya-install`` puts the Planck 2018 files, under the packages path.
 PLANCK_DATA_SUBDIR = os.path.join("data", "planck_2018")
@@ -38,7 +33,7 @@ CLASS_FOR_LKL_TYPE = {
 }
 
 #: How the spectra are requested from the theory (what the unit check compares against).
-REQUESTED = UnitReading("muK2", False)
+REQUESTED = MUK2_CL
 
 
 class Clik(Likelihood):
@@ -241,26 +236,17 @@ class Clik(Likelihood):
             ) from exc
 
     def _check_units(self, cls: dict) -> None:
-        """The unit check, in the units the theory declares when it declares them (CallableCls).
+        """The unit check, against the units the theory declares when it declares them
+        (CallableCls), so that the fix names its YAML options; else against what was asked for.
 
-        The spectra arrive in FIRAS µK²; a theory with ``units``/``ell_factor`` options is
-        checked in those (so the fix names them), any other against what was asked for.
+        The spectra arrive as C_ell in FIRAS µK² (converted by the theory from its declared
+        units); the check itself is :meth:`ClikLikelihood.check_units`.
         """
         theory = self.provider.requirement_providers.get("Cl")
         theory_reading = _declared_reading(theory)
         declared = theory_reading or REQUESTED
-        spectrum = next((s for s in UNIT_CHECK_SPECTRA if s in self.clik.lmax), None)
-        if spectrum is None or spectrum not in cls:  # a missing spectrum: loglike says so
-            return
-        checked = cls[spectrum]
-        if declared != REQUESTED:
-            checked = from_muK2_cl(
-                checked[: UNIT_CHECK_ELL + 1], declared.units, declared.ell_factor
-            )
         try:
-            self.clik.check_units(
-                {spectrum: checked}, declared.units, declared.ell_factor, mode=self.unit_check
-            )
+            self.clik.check_units(cls, declared, mode=self.unit_check)
         except UnitMistakeError as exc:
             name = theory.get_name() if theory is not None else "the theory"
             reading = exc.diagnosis.explained_by
@@ -281,6 +267,44 @@ class Clik(Likelihood):
                 f"{exc.diagnosis.describe()}; {fix} (`unit_check: warn` on the likelihood "
                 "makes this a warning.)",
             ) from exc
+
+    def jax_logp(self):
+        """This likelihood as a JAX function ``(products, params) -> logL`` for
+        :mod:`cobaya_plugins.gradients`.
+
+        ``products["Cl"]``: spectra as ``get_Cl(ell_factor=False, units="FIRASmuK2")`` gives
+        them; ``params``: the nuisance values by name. NaN and clik's "outside" value give -inf.
+        With ``backend: auto`` the file is opened a second time on the JAX path (same logL to
+        ~1e-14); ``backend: clik`` or ``clipy`` has no gradients: a LoggedError says so.
+        """
+        import jax.numpy as jnp
+
+        if self.backend in ("clik", "clipy"):
+            raise LoggedError(
+                self.log,
+                f"{self.get_name()}: `backend: {self.backend}` has no gradients, and the "
+                "gradient samplers need them: set `backend: jax` (or `backend: auto`) for this "
+                "likelihood, or use Cobaya's `mcmc`/`minimize`.",
+            )
+        clik = self.clik
+        if clik.backend != "jax":
+            self.log.info("%s: opening %s on the JAX path (gradients)", self.get_name(), clik.path)
+            clik = open_clik(clik.path, backend="jax")
+        function = clik.jax_function()
+        lmax = dict(clik.lmax)
+        names = tuple(clik.nuisance_names)
+
+        def logp(products, params):
+            cls = products["Cl"]
+            parts = [
+                jnp.zeros(lm + 1) if s in ("tb", "eb") and s not in cls else cls[s][: lm + 1]
+                for s, lm in lmax.items()
+            ]
+            nuisance = jnp.stack([jnp.asarray(params[p], dtype=jnp.float64) for p in names])
+            value = function(jnp.concatenate([*parts, nuisance]))
+            return jnp.where(jnp.isnan(value) | (value <= CLIK_OUTSIDE), -jnp.inf, value)
+
+        return logp
 
 
 def _case_typos(names: list[str]) -> list[str]:

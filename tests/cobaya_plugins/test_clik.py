@@ -12,7 +12,7 @@ from cobaya_plugins import clik as clik_module
 from cobaya_plugins.clik import find_compiled_clik, open_clik
 from cobaya_plugins.fiducial import load_fiducial, load_fiducial_pp
 from cobaya_plugins.mock import CMB_KINDS, KINDS, default_nuisance
-from cobaya_plugins.units import UnitMistakeError
+from cobaya_plugins.unit_check import UnitMistakeError
 
 os.environ.setdefault("CLIPY_NOJAX", "1")
 import clipy  # noqa: E402
