@@ -139,8 +139,10 @@ class Classification:
         """A warning to show next to the predictions, or None."""
         if not self.random_weights:
             return None
-        return (f"{RANDOM_WEIGHTS_NOTE} (weights=None); pass weights='imagenet' or the path "
-                "of a weights file")
+        return (
+            f"{RANDOM_WEIGHTS_NOTE} (weights=None); pass weights='imagenet' or the path "
+            "of a weights file"
+        )
 
     def __getitem__(self, name: str) -> list[Prediction]:
         return self.predictions[name]

@@ -203,10 +203,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.run(args)
     except WeightsDownloadError as error:
-        _error(args, f"could not download ImageNet weights for {error.model_name}; pass "
-                     "--weights PATH (a local .h5/.keras file, e.g. copied from "
-                     "~/.keras/models/ on a machine with internet) or --weights none (random "
-                     f"weights). The error was: {error.cause}")
+        _error(
+            args,
+            f"could not download ImageNet weights for {error.model_name}; pass "
+            "--weights PATH (a local .h5/.keras file, e.g. copied from "
+            "~/.keras/models/ on a machine with internet) or --weights none (random "
+            f"weights). The error was: {error.cause}",
+        )
         return 1
     except (CommandError, ValueError, TypeError, IndexError, RuntimeError, OSError) as error:
         _error(args, str(error))
@@ -281,8 +284,9 @@ def run_visualize(args: argparse.Namespace) -> None:
         if issubclass(warning.category, render.ZeroGradientWarning):
             print(f"{PROGRAM} visualize: warning: {warning.message}", file=sys.stderr)
         else:  # not ours: shown as Python would have
-            warnings.showwarning(warning.message, warning.category, warning.filename,
-                                 warning.lineno)
+            warnings.showwarning(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     written = [images.save_image(image, args.out)]
     if args.gif is not None:
         written.append(images.save_gif(history.frames, args.gif))
@@ -308,8 +312,10 @@ def run_classify(args: argparse.Namespace) -> None:
     result = classify(args.image, models=args.models, top=args.top, weights=args.weights)
     print(result.table())
     if result.random_weights:
-        print(f"NOTE: {RANDOM_WEIGHTS_NOTE} (--weights none); use --weights imagenet or "
-              "--weights PATH")
+        print(
+            f"NOTE: {RANDOM_WEIGHTS_NOTE} (--weights none); use --weights imagenet or "
+            "--weights PATH"
+        )
     if args.json is not None:
         args.json.write_text(json.dumps(result.to_json(), indent=2) + "\n")
         print(f"wrote {args.json}")
@@ -346,8 +352,11 @@ def run_analyze(args: argparse.Namespace) -> None:
     )
     args.out_dir.mkdir(parents=True, exist_ok=True)
     written = result.write_plots(args.out_dir)
-    written.append(result.write_json(args.out_dir / "distances.json",
-                                     extra={"model": args.model, "weights": args.weights}))
+    written.append(
+        result.write_json(
+            args.out_dir / "distances.json", extra={"model": args.model, "weights": args.weights}
+        )
+    )
     written.append(result.write_csv(args.out_dir / "distances.csv"))
     closest = result.class_summaries()
     print(

@@ -71,8 +71,10 @@ def fixed_input_size(model: keras.Model) -> int | None:
     if height is None or width is None:
         return None
     if height != width:
-        raise ValueError(f"model {model.name!r} takes non-square {height}x{width} images; "
-                         "feature visualization here needs square images")
+        raise ValueError(
+            f"model {model.name!r} takes non-square {height}x{width} images; "
+            "feature visualization here needs square images"
+        )
     return int(height)
 
 
@@ -114,8 +116,7 @@ def load_model(
             )
     else:
         raise ValueError(
-            f"weights must be 'imagenet', None or the path of a local weights file, "
-            f"not {weights!r}"
+            f"weights must be 'imagenet', None or the path of a local weights file, not {weights!r}"
         )
     constructor = _constructor(name)
     if weights != "imagenet":
@@ -193,8 +194,10 @@ def model_input(model: keras.Model):
     """The input tensor of a single-input model (so that sub-models built on it take a
     plain tensor, not a one-element list); several inputs -> ValueError."""
     if len(model.inputs) != 1:
-        raise ValueError(f"model {model.name!r} has {len(model.inputs)} inputs; feature "
-                         "visualization needs a model with one image input")
+        raise ValueError(
+            f"model {model.name!r} has {len(model.inputs)} inputs; feature "
+            "visualization needs a model with one image input"
+        )
     return model.inputs[0]
 
 

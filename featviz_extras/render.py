@@ -151,8 +151,10 @@ class Settings:
         if self.size is not None and (not _is_integer(self.size) or self.size < 1):
             raise ValueError(f"size must be a positive integer or None, got {self.size!r}")
         if self.regularization is not None and self.method != "regularized":
-            raise ValueError(f"regularization settings only apply to method='regularized', "
-                             f"not method={self.method!r}")
+            raise ValueError(
+                f"regularization settings only apply to method='regularized', "
+                f"not method={self.method!r}"
+            )
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (``settings.replace(steps=50)``)."""
@@ -244,8 +246,10 @@ def visualize_batch(
         if start.ndim == 3:
             start = np.repeat(start[None], len(targets), axis=0)
         elif len(start) != len(targets):
-            raise ValueError(f"start has {len(start)} images but {len(targets)} channels "
-                             "were requested; pass one image or one per channel")
+            raise ValueError(
+                f"start has {len(start)} images but {len(targets)} channels "
+                "were requested; pass one image or one per channel"
+            )
     return render(model, targets, settings, start=start, **options)
 
 
@@ -273,11 +277,15 @@ def render(
     if start is not None:
         start = _check_start(start)
         if start.ndim != 4 or len(start) != len(targets):
-            raise ValueError(f"start must hold one image per objective, shape "
-                             f"({len(targets)}, H, W, 3), got {start.shape}")
+            raise ValueError(
+                f"start must hold one image per objective, shape "
+                f"({len(targets)}, H, W, 3), got {start.shape}"
+            )
         if start.dtype != np.uint8 and settings.method != "seed":
-            raise TypeError(f"a float start image is only for method='seed'; method="
-                            f"{settings.method!r} needs a uint8 image in [0, 255]")
+            raise TypeError(
+                f"a float start image is only for method='seed'; method="
+                f"{settings.method!r} needs a uint8 image in [0, 255]"
+            )
     shape = _image_shape(model, settings.size, start)
     for target in targets:
         _check_neuron_position(model, target, *shape)
@@ -298,14 +306,17 @@ def _is_integer(value) -> bool:
     return not isinstance(value, bool) and isinstance(value, int | np.integer)
 
 
-def _objective(kind: str, layer: str | None, channel: int | None,
-               position: tuple[int, int] | None) -> Objective:
+def _objective(
+    kind: str, layer: str | None, channel: int | None, position: tuple[int, int] | None
+) -> Objective:
     if kind == "channel":
         _require(channel is not None, "objective 'channel' needs a channel index")
         return objectives.channel(layer, channel)
     if kind == "neuron":
-        _require(channel is not None and position is not None,
-                 "objective 'neuron' needs a channel index and position=(x, y)")
+        _require(
+            channel is not None and position is not None,
+            "objective 'neuron' needs a channel index and position=(x, y)",
+        )
         return objectives.neuron(layer, position[0], position[1], channel)
     if kind == "layer":
         _require(channel is None, "objective 'layer' uses the whole layer: pass channel=None")
@@ -325,9 +336,11 @@ def _require(condition: bool, message: str) -> None:
 def _check_start(start: np.ndarray) -> np.ndarray:
     start = np.asarray(start)
     if start.dtype != np.uint8 and not np.issubdtype(start.dtype, np.floating):
-        raise TypeError(f"start must be a uint8 image in [0, 255] (or, for method 'seed', a "
-                        f"float image), got dtype {start.dtype}; convert it with "
-                        "numpy.asarray(image, dtype=numpy.uint8)")
+        raise TypeError(
+            f"start must be a uint8 image in [0, 255] (or, for method 'seed', a "
+            f"float image), got dtype {start.dtype}; convert it with "
+            "numpy.asarray(image, dtype=numpy.uint8)"
+        )
     if start.ndim not in (3, 4) or start.shape[-1] != 3:
         raise ValueError(f"start must be an RGB image (H, W, 3), got shape {start.shape}")
     if start.dtype != np.uint8 and not np.all(np.isfinite(start)):
@@ -350,15 +363,19 @@ def _image_shape(model, size: int | None, start: np.ndarray | None) -> tuple[int
     if start is not None:
         shape = tuple(start.shape[1:3])
         if size is not None and shape != (size, size):
-            raise ValueError(f"start images are {shape[0]}x{shape[1]} but size={size}; "
-                             "pass size=None or a start image of that size")
+            raise ValueError(
+                f"start images are {shape[0]}x{shape[1]} but size={size}; "
+                "pass size=None or a start image of that size"
+            )
     else:
         side = size or fixed or DEFAULT_SIZE
         shape = (side, side)
     if fixed is not None and shape != (fixed, fixed):
-        raise ValueError(f"model {model.name!r} takes {fixed}x{fixed} images, not "
-                         f"{shape[0]}x{shape[1]}; use that size, or a model built for any size "
-                         "(e.g. models.load_model(..., include_top=False))")
+        raise ValueError(
+            f"model {model.name!r} takes {fixed}x{fixed} images, not "
+            f"{shape[0]}x{shape[1]}; use that size, or a model built for any size "
+            "(e.g. models.load_model(..., include_top=False))"
+        )
     return shape
 
 
@@ -369,21 +386,28 @@ def _check_neuron_position(model, target: Objective, height: int, width: int) ->
     map_height, map_width = cut.compute_output_shape((1, height, width, 3))[1:3]
     x, y = target.target[:2]
     if not (0 <= x < map_width and 0 <= y < map_height):
-        raise IndexError(f"neuron position (x={x}, y={y}) is outside the {map_width}x"
-                         f"{map_height} (width x height) feature map of layer "
-                         f"{target.layer!r} for {width}x{height} images")
+        raise IndexError(
+            f"neuron position (x={x}, y={y}) is outside the {map_width}x"
+            f"{map_height} (width x height) feature map of layer "
+            f"{target.layer!r} for {width}x{height} images"
+        )
 
 
 def _warn_zero_gradients(targets: list[Objective], zero_steps: np.ndarray, steps: int) -> None:
-    dead = [f"{target.kind} {list(target.target)} of {target.layer or 'the logits'} "
-            f"(image {index}: {count} of {steps} steps)"
-            for index, (target, count) in enumerate(zip(targets, zero_steps, strict=True))
-            if count]
+    dead = [
+        f"{target.kind} {list(target.target)} of {target.layer or 'the logits'} "
+        f"(image {index}: {count} of {steps} steps)"
+        for index, (target, count) in enumerate(zip(targets, zero_steps, strict=True))
+        if count
+    ]
     if dead:
-        warnings.warn("the objective's gradient was exactly zero, so the image was left "
-                      "unchanged at those steps (a dead unit for that image; another seed, "
-                      "start image or channel may help): " + "; ".join(dead),
-                      ZeroGradientWarning, stacklevel=2)
+        warnings.warn(
+            "the objective's gradient was exactly zero, so the image was left "
+            "unchanged at those steps (a dead unit for that image; another seed, "
+            "start image or channel may help): " + "; ".join(dead),
+            ZeroGradientWarning,
+            stacklevel=2,
+        )
 
 
 # ---- the loop shared by both methods -------------------------------------------------------
@@ -431,9 +455,9 @@ class _Loop:
 
     def values(self, images: tf.Tensor) -> tf.Tensor:
         """Objective values (N,) of [-1, 1] images (N, H, W, 3)."""
-        return self.compiled("evaluate", lambda: _evaluation(self.cut, self.kind,
-                                                             self.preprocess))(images,
-                                                                               self.targets)
+        return self.compiled("evaluate", lambda: _evaluation(self.cut, self.kind, self.preprocess))(
+            images, self.targets
+        )
 
     def run(self, ascent: _Ascent) -> tuple[np.ndarray, History | None]:
         """Make ``settings.steps`` steps; the final images (N, H, W, 3) and the history."""
@@ -456,8 +480,7 @@ class _Loop:
         values.append(self.values(images))
         frames.append(param.unit_to_uint8(images.numpy()))
         frame_steps.append(settings.steps)
-        return images.numpy(), History(np.array([v.numpy() for v in values]), frames,
-                                       frame_steps)
+        return images.numpy(), History(np.array([v.numpy() for v in values]), frames, frame_steps)
 
 
 def _identity(images):
@@ -505,8 +528,9 @@ def _seed_step(cut, kind: str, preprocess: Callable) -> Callable:
     return step
 
 
-def _seed_ascent(loop: _Loop, shape: tuple[int, int], seed: int,
-                 start: np.ndarray | None) -> _Ascent:
+def _seed_ascent(
+    loop: _Loop, shape: tuple[int, int], seed: int, start: np.ndarray | None
+) -> _Ascent:
     import tensorflow as tf
 
     step = loop.compiled("seed", lambda: _seed_step(loop.cut, loop.kind, loop.preprocess))
@@ -533,13 +557,19 @@ def _seed_ascent(loop: _Loop, shape: tuple[int, int], seed: int,
 # ---- the regularized loop ------------------------------------------------------------------
 
 
-def _regularized_step(cut, kind: str, preprocess: Callable, fourier: param.FourierImage,
-                      regularization: Regularization) -> Callable:
+def _regularized_step(
+    cut,
+    kind: str,
+    preprocess: Callable,
+    fourier: param.FourierImage,
+    regularization: Regularization,
+) -> Callable:
     import tensorflow as tf
 
     @tf.function
-    def step(parameters, first_moment, second_moment, count, seed, strength, targets,
-             learning_rate):
+    def step(
+        parameters, first_moment, second_moment, count, seed, strength, targets, learning_rate
+    ):
         with tf.GradientTape() as tape:
             tape.watch(parameters)
             images = fourier.images(parameters)
@@ -547,8 +577,7 @@ def _regularized_step(cut, kind: str, preprocess: Callable, fourier: param.Fouri
             values = objectives.evaluate(kind, cut(preprocess(seen), training=False), targets)
             loss = -tf.reduce_sum(values)
             if regularization.tv_weight:
-                loss += regularization.tv_weight * tf.reduce_sum(
-                    objectives.total_variation(images))
+                loss += regularization.tv_weight * tf.reduce_sum(objectives.total_variation(images))
         gradients = tape.gradient(loss, parameters)
         # Adam, elementwise, so the images of a batch do not interact
         first_moment = _ADAM_BETA1 * first_moment + (1 - _ADAM_BETA1) * gradients
@@ -556,23 +585,30 @@ def _regularized_step(cut, kind: str, preprocess: Callable, fourier: param.Fouri
         count += 1.0
         corrected_first = first_moment / (1 - _ADAM_BETA1**count)
         corrected_second = second_moment / (1 - _ADAM_BETA2**count)
-        parameters -= learning_rate * corrected_first / (tf.sqrt(corrected_second)
-                                                         + _ADAM_EPSILON)
+        parameters -= learning_rate * corrected_first / (tf.sqrt(corrected_second) + _ADAM_EPSILON)
         return parameters, first_moment, second_moment, count
 
     return step
 
 
-def _regularized_ascent(loop: _Loop, shape: tuple[int, int], seed: int,
-                        start: np.ndarray | None) -> _Ascent:
+def _regularized_ascent(
+    loop: _Loop, shape: tuple[int, int], seed: int, start: np.ndarray | None
+) -> _Ascent:
     import tensorflow as tf
 
     regularization = loop.settings.regularization or Regularization()
-    fourier = param.FourierImage(*shape, decay=regularization.decay,
-                                 amplitude=regularization.amplitude,
-                                 decorrelate=regularization.decorrelate)
-    step = loop.compiled("regularized", lambda: _regularized_step(
-        loop.cut, loop.kind, loop.preprocess, fourier, regularization), fourier, regularization)
+    fourier = param.FourierImage(
+        *shape,
+        decay=regularization.decay,
+        amplitude=regularization.amplitude,
+        decorrelate=regularization.decorrelate,
+    )
+    step = loop.compiled(
+        "regularized",
+        lambda: _regularized_step(loop.cut, loop.kind, loop.preprocess, fourier, regularization),
+        fourier,
+        regularization,
+    )
     if start is None:
         parameters = fourier.random_parameters(loop.count, seed)
     else:

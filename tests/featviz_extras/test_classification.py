@@ -161,8 +161,7 @@ def test_classify_uses_each_models_preprocessing_and_size(tmp_path):
     Image.fromarray(np.broadcast_to(colour, (20, 20, 3)).astype(np.uint8)).save(path)
     model = tiny_classifier(12, kernel_scale=0.05, seed=3)
     kernel, bias = model.get_layer("predictions").get_weights()
-    result = classification.classify(path, models={"vgg19": model, "inception_v3": model},
-                                     top=1000)
+    result = classification.classify(path, models={"vgg19": model, "inception_v3": model}, top=1000)
     pooled = {
         # "caffe": RGB -> BGR, minus the ImageNet BGR means
         "vgg19": np.array([10 - 103.939, 100 - 116.779, 200 - 123.68]),

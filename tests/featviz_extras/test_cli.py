@@ -76,10 +76,14 @@ def test_parse_weights(tmp_path):
             ["classify", "x.png", "--weights", "missing.h5"],
             "weights file 'missing.h5' does not exist; give --weights imagenet|none|PATH",
         ),
-        (["visualize", "--layer", "a", "--channel", "0", "--out", "o.png", "--seed", "-1"],
-         "argument --seed: expected an integer >= 0"),
-        (["visualize", "--layer", "a", "--channel", "0", "--out", "o.png", "--steps", "-1"],
-         "argument --steps: expected an integer >= 0"),
+        (
+            ["visualize", "--layer", "a", "--channel", "0", "--out", "o.png", "--seed", "-1"],
+            "argument --seed: expected an integer >= 0",
+        ),
+        (
+            ["visualize", "--layer", "a", "--channel", "0", "--out", "o.png", "--steps", "-1"],
+            "argument --steps: expected an integer >= 0",
+        ),
     ],
 )
 def test_bad_arguments_exit_2(capsys, argv, message):
@@ -102,8 +106,14 @@ def test_analyze_empty_folder_fails_cleanly_before_loading_a_model(capsys, tmp_p
 def test_analyze_bad_perplexity_is_named_as_a_flag_before_loading_a_model(capsys, tmp_path):
     root = make_image_tree(tmp_path / "images")  # 5 images
     status, _, err = run_cli(
-        capsys, "analyze", "--target", root / "n0001" / "a.JPEG", "--images", root,
-        "--perplexity", 6,
+        capsys,
+        "analyze",
+        "--target",
+        root / "n0001" / "a.JPEG",
+        "--images",
+        root,
+        "--perplexity",
+        6,
     )
     assert status == 1
     assert "--perplexity 6 must be above 0 and below 6" in err
@@ -346,14 +356,31 @@ def test_visualize_prints_a_zero_gradient_warning_as_one_line(capsys, monkeypatc
     original = render.visualize
 
     def with_dead_channel(*args, **kwargs):
-        warnings.warn("the objective's gradient was exactly zero (test)",
-                      render.ZeroGradientWarning, stacklevel=2)
+        warnings.warn(
+            "the objective's gradient was exactly zero (test)",
+            render.ZeroGradientWarning,
+            stacklevel=2,
+        )
         return original(*args, **kwargs)
 
     monkeypatch.setattr(render, "visualize", with_dead_channel)
     status, _, err = run_cli(
-        capsys, "visualize", "--model", "vgg16", "--layer", "block1_conv1", "--channel", 0,
-        "--weights", "none", "--size", 32, "--steps", 1, "--out", tmp_path / "o.png",
+        capsys,
+        "visualize",
+        "--model",
+        "vgg16",
+        "--layer",
+        "block1_conv1",
+        "--channel",
+        0,
+        "--weights",
+        "none",
+        "--size",
+        32,
+        "--steps",
+        1,
+        "--out",
+        tmp_path / "o.png",
     )
     assert status == 0
     assert "visualize: warning: the objective's gradient was exactly zero (test)\n" in err

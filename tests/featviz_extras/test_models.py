@@ -27,8 +27,11 @@ def test_failed_download_is_a_runtime_error(monkeypatch):
         raise Exception("URL fetch failure on https://storage.googleapis.com/...")
 
     monkeypatch.setattr(models, "_constructor", lambda name: offline)
-    with pytest.raises(RuntimeError, match="could not download ImageNet weights for resnet50; "
-                                           "pass weights=<local .h5 file> or weights=None") as info:
+    with pytest.raises(
+        RuntimeError,
+        match="could not download ImageNet weights for resnet50; "
+        "pass weights=<local .h5 file> or weights=None",
+    ) as info:
         models.load_model("resnet50")
     assert isinstance(info.value, models.WeightsDownloadError)
     assert info.value.model_name == "resnet50" and "URL fetch failure" in str(info.value.cause)
@@ -42,15 +45,20 @@ def test_preprocess_by_hand_and_input_untouched():
     # "caffe" mode (VGG, ResNet50): RGB -> BGR, minus the ImageNet BGR mean
     expected_caffe = [200 - 103.939, 100 - 116.779, 10 - 123.68]
     for name in ("vgg19", "vgg16", "resnet50"):
-        np.testing.assert_allclose(models.preprocess(name, images)[0, 0, 0], expected_caffe,
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            models.preprocess(name, images)[0, 0, 0], expected_caffe, rtol=1e-5
+        )
     # "tf" mode (Inception V3): x / 127.5 - 1
-    np.testing.assert_allclose(models.preprocess("inception_v3", images)[0, 1, 1],
-                               [10 / 127.5 - 1, 100 / 127.5 - 1, 200 / 127.5 - 1], rtol=1e-5)
+    np.testing.assert_allclose(
+        models.preprocess("inception_v3", images)[0, 1, 1],
+        [10 / 127.5 - 1, 100 / 127.5 - 1, 200 / 127.5 - 1],
+        rtol=1e-5,
+    )
     np.testing.assert_array_equal(images, original)
     uint8_images = images.astype(np.uint8)
-    np.testing.assert_allclose(models.preprocess("vgg19", uint8_images)[0, 0, 0], expected_caffe,
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        models.preprocess("vgg19", uint8_images)[0, 0, 0], expected_caffe, rtol=1e-5
+    )
     with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
         models.preprocess("vgg19", images[0])
 
@@ -63,9 +71,12 @@ def test_preprocessor_maps_unit_images_like_preprocess():
     for name in ("vgg19", "inception_v3"):
         function = models.preprocessor(name)
         assert function is models.preprocessor(name)
-        np.testing.assert_allclose(function(tf.constant(unit)).numpy(),
-                                   models.preprocess(name, (unit + 1) * 127.5), rtol=1e-5,
-                                   atol=1e-4)
+        np.testing.assert_allclose(
+            function(tf.constant(unit)).numpy(),
+            models.preprocess(name, (unit + 1) * 127.5),
+            rtol=1e-5,
+            atol=1e-4,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -146,8 +157,7 @@ def test_load_model_for_layer_adds_the_head_only_for_head_layers():
 def test_fixed_input_size_of_non_square_models_is_refused():
     import keras
 
-    model = keras.Sequential([keras.Input((20, 30, 3)), keras.layers.Conv2D(2, 3)],
-                             name="wide")
+    model = keras.Sequential([keras.Input((20, 30, 3)), keras.layers.Conv2D(2, 3)], name="wide")
     with pytest.raises(ValueError, match="'wide' takes non-square 20x30 images"):
         models.fixed_input_size(model)
 

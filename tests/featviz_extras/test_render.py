@@ -29,8 +29,10 @@ def test_settings_defaults_replace_and_validation():
         (dict(seed=-1), "seed must be a non-negative integer or None"),
         (dict(seed=True), "seed must be a non-negative integer or None"),
         (dict(size=0), "size must be a positive integer or None"),
-        (dict(regularization=render.Regularization()),
-         "regularization settings only apply to method='regularized'"),
+        (
+            dict(regularization=render.Regularization()),
+            "regularization settings only apply to method='regularized'",
+        ),
     ]:
         with pytest.raises(ValueError, match=message):
             render.Settings(**bad)
@@ -93,7 +95,8 @@ def _gabor_model(frequency, angle_degrees, size=25, sigma=6.0):
     y, x = np.meshgrid(r, r, indexing="ij")
     angle = math.radians(angle_degrees)
     kernel = np.exp(-(x**2 + y**2) / (2 * sigma**2)) * np.cos(
-        2 * np.pi * frequency * (x * math.cos(angle) + y * math.sin(angle)))
+        2 * np.pi * frequency * (x * math.cos(angle) + y * math.sin(angle))
+    )
     inputs = keras.Input((None, None, 3))
     conv = keras.layers.Conv2D(1, size, use_bias=False, activation="relu", name="gabor")
     outputs = conv(inputs)
@@ -124,12 +127,15 @@ def _angle_difference(a, b):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("method", "frequency", "angle", "steps"), [
-    ("seed", 0.125, 30.0, 100),
-    ("seed", 0.2, 70.0, 100),
-    ("seed", 0.125, 135.0, 100),
-    ("regularized", 0.2, 70.0, 200),
-])
+@pytest.mark.parametrize(
+    ("method", "frequency", "angle", "steps"),
+    [
+        ("seed", 0.125, 30.0, 100),
+        ("seed", 0.2, 70.0, 100),
+        ("seed", 0.125, 135.0, 100),
+        ("regularized", 0.2, 70.0, 200),
+    ],
+)
 def test_planted_grating_is_recovered(method, frequency, angle, steps):
     model = _gabor_model(frequency, angle)
     image = render.visualize(model, "gabor", 0, steps=steps, size=256, seed=1, method=method)
@@ -211,8 +217,9 @@ def test_seed_method_is_the_published_classic_loop():
     raw = models.preprocess("vgg19", start[None])[0]
     assert raw.min() < -100 and raw.max() > 100
     expected_raw = _published_classic_loop(cut, 1, raw, 20, 0.1)[0]
-    image_raw = render.visualize(model, "conv2", 1, settings.replace(return_history=False),
-                                 start=raw)
+    image_raw = render.visualize(
+        model, "conv2", 1, settings.replace(return_history=False), start=raw
+    )
     np.testing.assert_allclose(image_raw, expected_raw, atol=1e-5, rtol=0)
 
 
@@ -244,8 +251,10 @@ def _dead_channel_cnn():
 def test_dead_channel_leaves_the_image_unchanged_with_a_warning():
     model = _dead_channel_cnn()
     start = param.noise_images(2, 16, 16, seed=0)
-    with pytest.warns(render.ZeroGradientWarning,
-                      match=r"exactly zero.*channel \[1\] of conv1 \(image 1: 5 of 5 steps\)"):
+    with pytest.warns(
+        render.ZeroGradientWarning,
+        match=r"exactly zero.*channel \[1\] of conv1 \(image 1: 5 of 5 steps\)",
+    ):
         images = render.visualize_batch(model, "conv1", [0, 1], steps=5, start=start)
     np.testing.assert_array_equal(images[1], start[1])  # the dead channel's image
     assert np.abs(images[0].astype(int) - start[0]).mean() > 5  # the live one moved
@@ -254,8 +263,9 @@ def test_dead_channel_leaves_the_image_unchanged_with_a_warning():
 
 @pytest.mark.slow
 def test_seed_method_on_random_vgg19_is_seeded_and_raises_activation(vgg19):
-    image, history = render.visualize(vgg19, "block5_conv4", 4, steps=30, size=64, seed=0,
-                                      output="float", return_history=True)
+    image, history = render.visualize(
+        vgg19, "block5_conv4", 4, steps=30, size=64, seed=0, output="float", return_history=True
+    )
     # same seed -> identical image; another seed -> another image
     again = render.visualize(vgg19, "block5_conv4", 4, steps=30, size=64, seed=0)
     np.testing.assert_array_equal(again, param.unit_to_uint8(image))
@@ -267,13 +277,15 @@ def test_seed_method_on_random_vgg19_is_seeded_and_raises_activation(vgg19):
     before = layer(start)[..., 4].mean()
     after = layer(image[None])[..., 4].mean()
     assert before > 0 and after >= 10 * before
-    np.testing.assert_allclose([history.activation[0], history.activation[-1]], [before, after],
-                               rtol=1e-4)
+    np.testing.assert_allclose(
+        [history.activation[0], history.activation[-1]], [before, after], rtol=1e-4
+    )
 
 
 def _vgg19_prefix(vgg19, last):
     """The layers of ``vgg19`` up to ``last`` applied one after the other (not a cut model):
     a function of (N, H, W, 3) float arrays returning NumPy activations."""
+
     def apply(images):
         x = images
         for layer in vgg19.layers[1:]:
@@ -300,8 +312,9 @@ def test_regularized_method_is_smooth_and_keeps_activation(vgg19):
     image = render.visualize(vgg19, "block5_conv4", 4, settings, method="regularized")
     layer = _vgg19_prefix(vgg19, "block5_conv4")
     noise = param.uint8_to_unit(param.noise_images(1, 112, 112, 0))
-    a_noise, a_classic, a_regularized = (layer(x.reshape(1, 112, 112, 3))[..., 4].mean()
-                                         for x in (noise, classic, image))
+    a_noise, a_classic, a_regularized = (
+        layer(x.reshape(1, 112, 112, 3))[..., 4].mean() for x in (noise, classic, image)
+    )
     assert a_classic > 20 * a_noise > 0
     assert a_regularized >= 0.3 * a_classic
     assert images.high_frequency_share(param.unit_to_uint8(image)) <= 0.10
@@ -318,8 +331,9 @@ def test_regularized_is_reproducible_and_supports_start(small_cnn):
     assert not np.array_equal(first, render.visualize(small_cnn, "conv2", 1, seed=4, **kwargs))
     # a start image is reproduced (through the inverse parameterization) at step 0
     start = np.random.default_rng(0).integers(20, 236, (48, 48, 3), dtype=np.uint8)
-    again = render.visualize(small_cnn, "conv2", 1, steps=0, size=None, seed=3, start=start,
-                             method="regularized")
+    again = render.visualize(
+        small_cnn, "conv2", 1, steps=0, size=None, seed=3, start=start, method="regularized"
+    )
     assert np.abs(again.astype(int) - start).max() <= 1
 
 
@@ -327,12 +341,13 @@ def test_regularized_is_reproducible_and_supports_start(small_cnn):
 def test_total_variation_penalty_smooths_the_image(small_cnn):
     def variation(image):
         image = image.astype(float)
-        return (np.abs(np.diff(image, axis=0)).mean() + np.abs(np.diff(image, axis=1)).mean())
+        return np.abs(np.diff(image, axis=0)).mean() + np.abs(np.diff(image, axis=1)).mean()
 
     kwargs = dict(steps=30, size=48, seed=0, method="regularized")
     plain = render.visualize(small_cnn, "conv2", 1, **kwargs)
-    smooth = render.visualize(small_cnn, "conv2", 1, **kwargs,
-                              regularization=render.Regularization(tv_weight=2.0))
+    smooth = render.visualize(
+        small_cnn, "conv2", 1, **kwargs, regularization=render.Regularization(tv_weight=2.0)
+    )
     assert variation(smooth) < 0.7 * variation(plain)
 
 
@@ -343,12 +358,14 @@ def test_total_variation_penalty_smooths_the_image(small_cnn):
 def test_batch_equals_sequential_seed_renders(small_cnn):
     channels = [0, 3, 5]
     starts = param.noise_images(3, 40, 40, seed=7)
-    batch, history = render.visualize_batch(small_cnn, "conv2", channels, steps=10, start=starts,
-                                            output="float", return_history=True)
+    batch, history = render.visualize_batch(
+        small_cnn, "conv2", channels, steps=10, start=starts, output="float", return_history=True
+    )
     assert batch.shape == (3, 40, 40, 3) and history.activation.shape == (11, 3)
     for index, channel in enumerate(channels):
-        single = render.visualize(small_cnn, "conv2", channel, steps=10, start=starts[index],
-                                  output="float")
+        single = render.visualize(
+            small_cnn, "conv2", channel, steps=10, start=starts[index], output="float"
+        )
         np.testing.assert_allclose(batch[index], single, atol=1e-4)
     # the default batch start is the seeded noise of all images at once
     seeded = render.visualize_batch(small_cnn, "conv2", channels, steps=10, seed=7, size=40)
@@ -360,8 +377,16 @@ def test_batch_regularized_each_image_maximizes_its_channel(small_cnn):
     from featviz_extras import models
 
     channels = [1, 2, 4]
-    images = render.visualize_batch(small_cnn, "conv2", channels, steps=40, size=48, seed=0,
-                                    method="regularized", output="float")
+    images = render.visualize_batch(
+        small_cnn,
+        "conv2",
+        channels,
+        steps=40,
+        size=48,
+        seed=0,
+        method="regularized",
+        output="float",
+    )
     means = models.layer_model(small_cnn, "conv2").predict(images, verbose=0).mean(axis=(1, 2))
     for index, channel in enumerate(channels):
         own = means[index, channel]
@@ -378,22 +403,48 @@ def test_neuron_layer_and_class_logit_objectives(small_cnn):
 
     conv2 = models.layer_model(small_cnn, "conv2")
     # neuron (x=3, y=5, channel 2) of conv2 for 32x32 images (feature map 15x15)
-    image, history = render.visualize(small_cnn, "conv2", 2, steps=20, size=32, seed=0,
-                                      objective="neuron", position=(3, 5), output="float",
-                                      return_history=True)
+    image, history = render.visualize(
+        small_cnn,
+        "conv2",
+        2,
+        steps=20,
+        size=32,
+        seed=0,
+        objective="neuron",
+        position=(3, 5),
+        output="float",
+        return_history=True,
+    )
     value = conv2.predict(image[None], verbose=0)[0, 5, 3, 2]
     np.testing.assert_allclose(history.activation[-1], value, rtol=1e-5)
     assert value > 5 * max(history.activation[0], 1e-3)
     # DeepDream: mean squared activation of the whole layer
-    image, history = render.visualize(small_cnn, "conv1", None, steps=20, size=32, seed=0,
-                                      objective="layer", output="float", return_history=True)
+    image, history = render.visualize(
+        small_cnn,
+        "conv1",
+        None,
+        steps=20,
+        size=32,
+        seed=0,
+        objective="layer",
+        output="float",
+        return_history=True,
+    )
     value = np.mean(models.layer_model(small_cnn, "conv1").predict(image[None], verbose=0) ** 2)
     np.testing.assert_allclose(history.activation[-1], value, rtol=1e-5)
     assert value > 3 * history.activation[0]
     # class logit (pre-softmax) of class 3
-    image, history = render.visualize(small_cnn, None, 3, steps=20, size=32, seed=0,
-                                      objective="class_logit", output="float",
-                                      return_history=True)
+    image, history = render.visualize(
+        small_cnn,
+        None,
+        3,
+        steps=20,
+        size=32,
+        seed=0,
+        objective="class_logit",
+        output="float",
+        return_history=True,
+    )
     logits = objectives.logits_model(small_cnn).predict(image[None], verbose=0)[0]
     np.testing.assert_allclose(history.activation[-1], logits[3], rtol=1e-5)
     assert logits[3] > max(10 * history.activation[0], 0.5)
@@ -407,8 +458,9 @@ def test_preprocess_callable_is_applied(small_cnn):
     def halve(images):
         return images * 0.5
 
-    _, history = render.visualize(small_cnn, "conv2", 1, steps=0, size=32, seed=2,
-                                  preprocess=halve, return_history=True)
+    _, history = render.visualize(
+        small_cnn, "conv2", 1, steps=0, size=32, seed=2, preprocess=halve, return_history=True
+    )
     start = param.uint8_to_unit(param.noise_images(1, 32, 32, 2))
     expected = models.layer_model(small_cnn, "conv2").predict(0.5 * start, verbose=0)
     np.testing.assert_allclose(history.activation, [expected[..., 1].mean()], rtol=1e-5)
@@ -419,17 +471,26 @@ def test_preprocess_callable_is_applied(small_cnn):
 
 @pytest.mark.slow
 def test_history_frames_and_activation(small_cnn):
-    image, history = render.visualize(small_cnn, "conv2", 0, steps=25, size=32, seed=5,
-                                      return_history=True, frame_every=10)
+    image, history = render.visualize(
+        small_cnn, "conv2", 0, steps=25, size=32, seed=5, return_history=True, frame_every=10
+    )
     assert history.activation.shape == (26,)
     assert history.frame_steps == [0, 10, 20, 25]
-    assert all(frame.dtype == np.uint8 and frame.shape == (32, 32, 3)
-               for frame in history.frames)
+    assert all(frame.dtype == np.uint8 and frame.shape == (32, 32, 3) for frame in history.frames)
     np.testing.assert_array_equal(history.frames[0], param.noise_images(1, 32, 32, 5)[0])
     np.testing.assert_array_equal(history.frames[-1], image)
     assert history.activation[-1] > history.activation[0]
-    _, history = render.visualize(small_cnn, "conv2", 0, steps=12, size=32, seed=5,
-                                  method="regularized", return_history=True, frame_every=5)
+    _, history = render.visualize(
+        small_cnn,
+        "conv2",
+        0,
+        steps=12,
+        size=32,
+        seed=5,
+        method="regularized",
+        return_history=True,
+        frame_every=5,
+    )
     assert history.activation.shape == (13,) and history.frame_steps == [0, 5, 10, 12]
     assert history.activation[-1] > history.activation[0]
 
@@ -444,7 +505,8 @@ def test_settings_value_and_keywords_combine(small_cnn):
     assert images.shape == (2, 32, 32, 3) and history.activation.shape == (6, 2)
     np.testing.assert_array_equal(
         render.visualize(small_cnn, "conv2", 0, settings.replace(steps=5, return_history=False)),
-        images[0])
+        images[0],
+    )
 
 
 @pytest.mark.slow
@@ -512,13 +574,16 @@ def test_bad_arguments_raise_clear_errors(small_cnn):
     with pytest.raises(TypeError, match="stpes"):
         run(stpes=3)
     with pytest.raises(ValueError, match=r"one image per objective, shape \(1, H, W, 3\)"):
-        render.render(small_cnn, [objectives.channel("conv2", 0)], steps=1,
-                      start=np.zeros((2, 32, 32, 3), np.uint8))
+        render.render(
+            small_cnn,
+            [objectives.channel("conv2", 0)],
+            steps=1,
+            start=np.zeros((2, 32, 32, 3), np.uint8),
+        )
     with pytest.raises(ValueError, match="empty"):
         render.visualize_batch(small_cnn, "conv2", [])
     with pytest.raises(ValueError, match="3 images but 2 channels"):
-        render.visualize_batch(small_cnn, "conv2", [0, 1],
-                               start=np.zeros((3, 32, 32, 3), np.uint8))
+        render.visualize_batch(small_cnn, "conv2", [0, 1], start=np.zeros((3, 32, 32, 3), np.uint8))
     fixed = keras.Sequential([keras.Input((20, 20, 3)), keras.layers.Conv2D(2, 3, name="c")])
     with pytest.raises(ValueError, match="takes 20x20 images, not 32x32"):
         render.visualize(fixed, "c", 0, steps=1, size=32)
