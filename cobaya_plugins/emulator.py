@@ -14,10 +14,14 @@ numpy, without importing JAX: each layer is ``y = W x + b`` followed by CosmoPow
 ``f(y) = [β + (1 − β) σ(α y)] y`` (Spurio Mancini et al. 2022, eq. A1), the last layer without
 activation; the output is de-standardised and, for TT and EE, raised as 10^output (those networks
 emulate log10 C_ell); TE and PP outputs are PCA coefficients, projected back onto the shipped PCA
-basis (PP, too, is then 10^…). The matrix products run in float32, the precision the networks
-were trained and are shipped in (the call is memory-bound: float32 halves its time); the rest,
-and the returned spectra, are float64. It reproduces ``CosmoPowerJAX.predict`` to float32
+basis (PP, too, is then 10^…). By default the matrix products run in float32, the precision the
+networks were trained and are shipped in (the call is memory-bound: float32 halves its time); the
+rest, and the returned spectra, are float64. It reproduces ``CosmoPowerJAX.predict`` to float32
 rounding (≤ 1e-5 relative; tested) and keeps JAX's global settings away from the likelihoods.
+``precision="float64"`` runs the products in float64 too: the spectra are then smooth functions
+of the parameters to ~1e-15 (float32 rounding moves logL by ~1e-3 from point to point, which
+spoils finite differences), at ~2.5× the time. :meth:`CMBEmulator.jax` is the same forward pass
+in ``jax.numpy`` (differentiable), in the same precision.
 
 Licence of the networks and of ``cosmopower-jax``: GPL-3 with a non-commercial use condition
 (its ``LICENSE_EXT``); that is why it is an optional extra of this package.
@@ -47,6 +51,9 @@ TRAINING_BOX: dict[str, tuple[float, float]] = {
 
 #: Spectra the package ships networks for (lowercase, as Cobaya requests them).
 SPECTRA = ("tt", "te", "ee", "pp")
+
+#: Precisions of the matrix products (:class:`CMBEmulator`'s ``precision``).
+PRECISIONS = ("float32", "float64")
 
 #: Lowest and highest multipole of every shipped network.
 ELL_MIN = 2
@@ -78,9 +85,9 @@ def _activation(y: np.ndarray, alpha: np.ndarray, beta: np.ndarray) -> np.ndarra
 
 
 class _Network:
-    """One shipped network: its weights (float32) and the post-processing of its output."""
+    """One shipped network: its weights (in ``dtype``) and the post-processing of its output."""
 
-    def __init__(self, spectrum: str, root: Path):
+    def __init__(self, spectrum: str, root: Path, dtype: type = np.float32):
         path = root / "trained_models" / f"cmb_{spectrum}.pkl"
         if not path.is_file():
             raise FileNotFoundError(
@@ -95,12 +102,13 @@ class _Network:
                 f"{path} expects the inputs {list(inputs)}, not {list(INPUTS)}: this version of "
                 "cosmopower-jax is not supported (tested: 0.5.8)."
             )
-        # float32 weights, transposed for x @ W; the shipped models use one scalar output bias
+        # weights in dtype, transposed for x @ W; the shipped models use one scalar output bias
         # (the last entry of the stored vector), as cosmopower-jax's predict does.
-        self.layers = [(np.ascontiguousarray(np.asarray(w).T, np.float32),
-                        np.asarray(b, np.float32)) for w, b in weights]  # fmt: skip
-        self.hyper = [(np.asarray(a, np.float32), np.asarray(b, np.float32)) for a, b in hyper]
-        self.out_bias = np.float32(self.layers[-1][1][-1])
+        self.dtype = dtype
+        self.layers = [(np.ascontiguousarray(np.asarray(w).T, dtype),
+                        np.asarray(b, dtype)) for w, b in weights]  # fmt: skip
+        self.hyper = [(np.asarray(a, dtype), np.asarray(b, dtype)) for a, b in hyper]
+        self.out_bias = dtype(self.layers[-1][1][-1])
         self.in_mean, self.in_std = np.asarray(in_mean, float), np.asarray(in_std, float)
         self.out_mean, self.out_std = np.asarray(out_mean, float), np.asarray(out_std, float)
         self.kind = _KIND[spectrum]
@@ -108,7 +116,7 @@ class _Network:
         if self.kind == "pca":
             pca = root / "pca_utils"
             basis = np.load(pca / f"cmb_{spectrum}_pca_transform_matrix.npy")
-            self.pca_basis = np.ascontiguousarray(basis, np.float32)
+            self.pca_basis = np.ascontiguousarray(basis, dtype)
             self.pca_mean = np.load(pca / f"cmb_{spectrum}_training_mean.npy").astype(float)
             self.pca_std = np.load(pca / f"cmb_{spectrum}_training_std.npy").astype(float)
         n_out = self.pca_basis.shape[1] if self.kind == "pca" else len(self.out_mean)
@@ -120,28 +128,29 @@ class _Network:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Spectrum for inputs x, shape (n, 6) in :data:`INPUTS` order -> (n, LMAX - 1)."""
-        out = ((x - self.in_mean) / self.in_std).astype(np.float32)
+        out = ((x - self.in_mean) / self.in_std).astype(self.dtype)
         for (w, b), (alpha, beta) in zip(self.layers[:-1], self.hyper, strict=True):
             out = _activation(out @ w + b, alpha, beta)
         out = (out @ self.layers[-1][0] + self.out_bias) * self.out_std + self.out_mean
         if self.kind == "pca":
-            out = (out.astype(np.float32) @ self.pca_basis) * self.pca_std + self.pca_mean
+            out = (out.astype(self.dtype) @ self.pca_basis) * self.pca_std + self.pca_mean
         return 10.0**out if self.log10 else out
 
     def jax(self, x):
         """The same forward pass in ``jax.numpy`` (differentiable): inputs x, shape (6,) in
         :data:`INPUTS` order -> spectrum for ell = 2..LMAX, shape (LMAX - 1,), float64. The
-        matrix products run in float32 as in :meth:`__call__`, so both agree to rounding."""
+        matrix products run in the network's ``dtype`` as in :meth:`__call__`, so both agree to
+        rounding (float32: ~1e-6 relative, the summation order differs; float64: ~1e-14)."""
         import jax.numpy as jnp
 
-        out = ((x - self.in_mean) / self.in_std).astype(jnp.float32)
+        out = ((x - self.in_mean) / self.in_std).astype(self.dtype)
         for (w, b), (alpha, beta) in zip(self.layers[:-1], self.hyper, strict=True):
             y = out @ w + b
             out = (beta + (1.0 - beta) / (1.0 + jnp.exp(-alpha * y))) * y
         out = (out @ self.layers[-1][0] + self.out_bias).astype(jnp.float64)
         out = out * self.out_std + self.out_mean
         if self.kind == "pca":
-            coefficients = out.astype(jnp.float32) @ self.pca_basis
+            coefficients = out.astype(self.dtype) @ self.pca_basis
             out = coefficients.astype(jnp.float64) * self.pca_std + self.pca_mean
         return 10.0**out if self.log10 else out
 
@@ -153,10 +162,13 @@ class CMBEmulator:
     shape (n,) for a batch) and returns ``{spectrum: C_ell}``, dimensionless C_ell indexed by
     ell from 0 to :data:`LMAX` (zeros at ell = 0, 1), shape (LMAX + 1,) or (n, LMAX + 1). It does
     not check the training box (see :func:`outside_box`). Raises ``ImportError`` without
-    cosmopower-jax.
+    cosmopower-jax. ``precision``: ``"float32"`` (default) or ``"float64"``, the precision of
+    the matrix products (module docstring).
     """
 
-    def __init__(self, spectra: Sequence[str] = SPECTRA):
+    def __init__(self, spectra: Sequence[str] = SPECTRA, precision: str = "float32"):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
         unknown = [s for s in spectra if s not in SPECTRA]
         if unknown:
             raise ValueError(
@@ -164,7 +176,9 @@ class CMBEmulator:
             )
         root = package_dir()
         self.spectra = tuple(dict.fromkeys(spectra))
-        self._networks = {s: _Network(s, root) for s in self.spectra}
+        self.precision = precision
+        dtype = np.dtype(precision).type
+        self._networks = {s: _Network(s, root, dtype) for s in self.spectra}
 
     def __call__(self, params: Mapping[str, float | np.ndarray]) -> dict[str, np.ndarray]:
         missing = [p for p in INPUTS if p not in params]

@@ -27,7 +27,11 @@ from cobaya.theory import Theory
 
 from cobaya_plugins.anchor import DEFAULT_POINT, AnchorCorrection, class_spectra
 from cobaya_plugins.emulator import (
+    INPUTS as EMULATOR_INPUTS,
+)
+from cobaya_plugins.emulator import (
     LMAX,
+    PRECISIONS,
     SPECTRA,
     TRAINING_BOX,
     CMBEmulator,
@@ -36,19 +40,28 @@ from cobaya_plugins.emulator import (
 )
 from cobaya_plugins.theories.cobaya_cls import record_cl_requests, serve_cls
 from cobaya_plugins.theories.errors import reject_point
+from cobaya_plugins.units import T_CMB_FIRAS
 
-#: Accepted Cobaya names for each emulator input, and the conversion to the emulator's input.
-INPUT_NAMES: dict[str, dict[str, Callable[[float], float]]] = {
-    "omega_b": {"omega_b": float},
-    "omega_cdm": {"omega_cdm": float},
-    "h": {"h": float, "H0": lambda H0: H0 / 100},
-    "tau_reio": {"tau_reio": float},
-    "n_s": {"n_s": float},
-    "ln10^{10}A_s": {
-        "logA": float,
-        "A_s": lambda A_s: math.log(1e10 * A_s),
-        "As": lambda As: math.log(1e10 * As),
-    },
+
+def _same(value, xp=math):
+    """An input the emulator takes as it is."""
+    return value
+
+
+def _log_1e10(value, xp=math):
+    """ln(10¹⁰ A_s) from A_s (``xp``: ``math`` for floats, ``jax.numpy`` when traced)."""
+    return xp.log(1e10 * value)
+
+
+#: Accepted Cobaya names for each emulator input, and the conversion to the emulator's input
+#: (``f(value, xp=math)``: the same functions serve floats and, with ``xp=jax.numpy``, JAX).
+INPUT_NAMES: dict[str, dict[str, Callable]] = {
+    "omega_b": {"omega_b": _same},
+    "omega_cdm": {"omega_cdm": _same},
+    "h": {"h": _same, "H0": lambda H0, xp=math: H0 / 100},
+    "tau_reio": {"tau_reio": _same},
+    "n_s": {"n_s": _same},
+    "ln10^{10}A_s": {"logA": _same, "A_s": _log_1e10, "As": _log_1e10},
 }
 
 #: Names of the ``box`` option (Cobaya-style) -> emulator input.
@@ -69,6 +82,7 @@ class CosmoPower(Theory):
     """Lensed CMB spectra (TT, TE, EE, φφ) from the CosmoPower networks; ``CosmoPower.yaml``."""
 
     box: dict | None
+    precision: str
     T_cmb: float
     anchor: dict | None
     anchor_point: dict | None
@@ -78,11 +92,17 @@ class CosmoPower(Theory):
         try:
             package_dir()
         except ImportError as excpt:
-            raise LoggedError(self.log, f"{self.get_name()}: {excpt}") from excpt
+            raise LoggedError(self.log, f"{self.get_name()}: {excpt}") from None
         if not (isinstance(self.T_cmb, Real) and np.isfinite(self.T_cmb) and self.T_cmb > 0):
             raise LoggedError(
                 self.log,
                 f"{self.get_name()}: 'T_cmb' must be a temperature in K, got {self.T_cmb!r}.",
+            )
+        if self.precision not in PRECISIONS:
+            raise LoggedError(
+                self.log,
+                f"{self.get_name()}: `precision: {self.precision}` is not an option; use "
+                f"{' or '.join(f'`precision: {p}`' for p in PRECISIONS)}.",
             )
         self._box = self._read_box()
         self._anchor_point = self._read_anchor()
@@ -156,9 +176,7 @@ class CosmoPower(Theory):
                     f"{self.get_name()}: 'anchor_point' needs exactly one of {list(names)}; got "
                     f"{sorted(self.anchor_point)}.",
                 )
-            point[emulator_name] = INPUT_NAMES[emulator_name][given[0]](
-                self.anchor_point[given[0]]
-            )
+            point[emulator_name] = INPUT_NAMES[emulator_name][given[0]](self.anchor_point[given[0]])
         unknown = set(self.anchor_point) - {n for names in INPUT_NAMES.values() for n in names}
         if unknown:
             raise LoggedError(
@@ -171,7 +189,7 @@ class CosmoPower(Theory):
         spectra = set(self._lmax_needed)
         if self._anchor_point is not None and "te" in spectra:
             spectra |= {"tt", "ee"}  # the TE correction scales with sqrt(TT EE)
-        self._emulator = CMBEmulator(sorted(spectra))
+        self._emulator = CMBEmulator(sorted(spectra), self.precision)
         if self._anchor_point is None:
             return
         start = time.perf_counter()
@@ -182,7 +200,7 @@ class CosmoPower(Theory):
                 self.log,
                 f"{self.get_name()}: CLASS failed at the anchor point with anchor settings "
                 f"{self.anchor}: {excpt}",
-            ) from excpt
+            ) from None
         self._correction = AnchorCorrection.measure(self._emulator(self._anchor_point), reference)
         self.log.info(
             "%s: anchored on CLASS %s at %s (%.1f s).",
@@ -212,7 +230,7 @@ class CosmoPower(Theory):
                 raise LoggedError(
                     self.log,
                     f"{self.get_name()} needs exactly one of {list(names)} in 'params'; found "
-                    f"{found}. If one is computed from the other (e.g. A_s: \"lambda logA: "
+                    f'{found}. If one is computed from the other (e.g. A_s: "lambda logA: '
                     "1e-10*np.exp(logA)\"), give the other 'drop: true' so that it does not "
                     "reach the theory.",
                 )
@@ -277,14 +295,53 @@ class CosmoPower(Theory):
         """
         try:
             current = self.current_state["Cl"]
-        except KeyError as excpt:
+        except KeyError:
             raise LoggedError(
                 self.log, f"{self.get_name()}: no spectra computed; was 'Cl' requested?"
-            ) from excpt
+            ) from None
         try:
             return serve_cls(current, ell_factor, units, self.T_cmb)
         except ValueError as excpt:
-            raise LoggedError(self.log, f"{self.get_name()}.get_Cl: {excpt}") from excpt
+            raise LoggedError(self.log, f"{self.get_name()}.get_Cl: {excpt}") from None
+
+    def jax_calculate(self):
+        """This theory as a JAX function for :mod:`cobaya_plugins.gradients`:
+        ``f(params) -> ({"Cl": ..., "derived": ...}, valid)``.
+
+        ``params``: the input parameters by name (JAX scalars); ``"Cl"``: the spectra as
+        :meth:`get_Cl` gives them for ``units="FIRASmuK2"``, ``ell_factor=False`` (C_ell µK²,
+        φφ raw, from ell = 0), the anchor applied; ``"derived"``: ``h``, ``H0``, ``logA``,
+        ``A_s``, ``As``; ``valid``: False outside the box (the point is rejected, as here).
+        Starts the emulator (and the anchor's CLASS run) if no point was computed yet.
+        """
+        import jax.numpy as jnp
+
+        if self._emulator is None:
+            self._start_emulator()
+        emulator, correction, box = self._emulator, self._correction, self._box
+        inputs = dict(self._inputs)
+        factor = {s: 1.0 if s == "pp" else (T_CMB_FIRAS * 1e6) ** 2 for s in SPECTRA}
+        wanted = set(self._lmax_needed)
+
+        def calculate(params):
+            x = {
+                emulator_name: INPUT_NAMES[emulator_name][name](params[name], xp=jnp)
+                for emulator_name, name in inputs.items()
+            }
+            valid = jnp.all(jnp.stack([(x[p] >= lo) & (x[p] <= hi) for p, (lo, hi) in box.items()]))
+            cls = emulator.jax(jnp.stack([x[p] for p in EMULATOR_INPUTS]))
+            if correction is not None:
+                cls = correction.apply(cls, xp=jnp)
+            logA = x["ln10^{10}A_s"]
+            derived = {"h": x["h"], "H0": 100 * x["h"], "logA": logA, "A_s": 1e-10 * jnp.exp(logA)}
+            derived["As"] = derived["A_s"]
+            products = {
+                "Cl": {s: cl * factor[s] for s, cl in cls.items() if s in wanted},
+                "derived": derived,
+            }
+            return products, valid
+
+        return calculate
 
     def close(self, *args):
         """Log how many points were rejected for being outside the box."""
@@ -293,4 +350,3 @@ class CosmoPower(Theory):
                 "%s: %d point(s) outside the box were rejected.", self.get_name(), self.n_rejected
             )
         super().close(*args)
-
