@@ -119,7 +119,7 @@ def import_clipy(nojax: bool = True) -> ModuleType:
     try:
         return load_clipy(jax=not nojax)
     except ImportError as exc:
-        raise ImportError(f"Could not import clipy ({exc})") from exc
+        raise ImportError(f"Could not import clipy ({exc})") from None
 
 
 def check_backend(backend: str) -> str:
@@ -246,7 +246,7 @@ def _open_backend(path: Path, backend: str) -> Any:
         with contextlib.redirect_stdout(io.StringIO()):  # clipy prints its own self-check
             return clipy.clik(str(path))
     except clipy.clik_emul_error as exc:
-        raise ValueError(f"clipy could not read {path}: {exc}") from exc
+        raise ValueError(f"clipy could not read {path}: {exc}") from None
 
 
 def _self_check(path: Path, lkl: Any, n_nuisance: int) -> SelfCheck | None:
@@ -277,7 +277,7 @@ def _load(path: Path, backend: str) -> _LoadedFile:
         try:
             lkl = _open_backend(path, backend)
         except OSError as exc:
-            raise _incomplete(path, lkl_type, exc) from exc
+            raise _incomplete(path, lkl_type, exc) from None
         names = LENSING_SPECTRA if lkl_type == "lensing" else CMB_SPECTRA
         lmax = [int(v) for v in lkl.get_lmax()]
         nuisance_names = tuple(lkl.get_extra_parameter_names())
@@ -481,6 +481,7 @@ class ClikLikelihood:
         if math.isnan(value) or value <= CLIK_OUTSIDE:
             return -math.inf
         return value
+
 
 def open_clik(path: str | os.PathLike, backend: str = "auto") -> ClikLikelihood:
     """Open a ``.clik`` likelihood directory and return a new :class:`ClikLikelihood`.

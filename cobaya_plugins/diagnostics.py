@@ -145,7 +145,7 @@ def read_cls_file(
     try:
         table = np.loadtxt(path, ndmin=2)
     except (OSError, ValueError) as exc:
-        raise ValueError(f"Could not read {path} as a table of numbers: {exc}") from exc
+        raise ValueError(f"Could not read {path} as a table of numbers: {exc}") from None
     if table.shape[1] < 5:
         raise ValueError(f"{path} has {table.shape[1]} columns; expected ell TT EE BB TE.")
     ell = table[:, 0]

@@ -65,7 +65,7 @@ def load_fiducial(path: str | Path | None = None, lmax: int | None = None) -> di
     except ValueError as excpt:
         raise ValueError(
             f"Could not read fiducial spectrum file {path} as numbers: {excpt}. Expected {_LAYOUT}."
-        ) from excpt
+        ) from None
     if table.size == 0:
         raise ValueError(f"Fiducial spectrum file {path} has no data rows; expected {_LAYOUT}.")
     if table.shape[1] != 1 + len(SPECTRA):

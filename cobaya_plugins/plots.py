@@ -6,14 +6,12 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import yaml
-
-_PLANCK_DEFAULTS = Path(__file__).parent / "planck" / "HighlTTTEEE.yaml"
-
 
 def planck_nuisance_names() -> set[str]:
     """Names of the Planck nuisance parameters declared by the Planck likelihood classes."""
-    return set(yaml.safe_load(_PLANCK_DEFAULTS.read_text())["params"])
+    from cobaya_plugins.planck import HighlTTTEEE
+
+    return set(HighlTTTEEE.get_defaults()["params"])
 
 
 def default_triangle_params(sampled: Sequence[str]) -> list[str]:

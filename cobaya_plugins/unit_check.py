@@ -54,8 +54,7 @@ class UnitReading:
         return ", ".join(fix)
 
     def yaml_fix(self, declared: UnitReading) -> str:
-        """The YAML options that declare this reading, e.g. ``units: K2`` and ``ell_factor: true``.
-        """
+        """The YAML options declaring this reading, e.g. ``units: K2`` and ``ell_factor: true``."""
         fix = [f"`units: {self.units}`"] if self.units != declared.units else []
         if self.ell_factor != declared.ell_factor:
             fix.append(f"`ell_factor: {str(self.ell_factor).lower()}`")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from cobaya.likelihood import Likelihood
 from cobaya.log import LoggedError
+from cobaya.typing import empty_dict
 
 from cobaya_plugins.clik import (
     BACKENDS,
@@ -18,7 +20,7 @@ from cobaya_plugins.clik import (
     check_clik_path,
     open_clik,
 )
-from cobaya_plugins.suggest import close_match, describe_unknown
+from cobaya_plugins.suggest import close_match, describe_unknown, typo_variants
 from cobaya_plugins.unit_check import MUK2_CL, UnitMistakeError, UnitReading
 from cobaya_plugins.units import UNITS
 
@@ -61,13 +63,31 @@ class Clik(Likelihood):
     unit_check: str
     self_check: str
 
+    @classmethod
+    def get_modified_defaults(cls, defaults: dict, input_options: Mapping = empty_dict) -> dict:
+        """A ``params:`` block inside the likelihood's own YAML block updates its default
+        parameters instead of replacing them.
+
+        Cobaya (3.6) replaces a component's whole default ``params`` block with one given in its
+        input block; for the Planck classes that would drop the other nuisance parameters (and
+        break the SZ prior, whose arguments disappear), as it does for Cobaya's own Planck
+        classes. Here the defaults stay and the given entries replace theirs, one parameter at a
+        time: the ``params`` entry of ``input_options`` (Cobaya's working copy of the input) is
+        set to the merged block; nothing the user wrote is changed or dropped.
+        """
+        given = input_options.get("params") if isinstance(input_options, Mapping) else None
+        default_params = defaults.get("params")
+        if isinstance(given, Mapping) and isinstance(default_params, Mapping) and default_params:
+            input_options["params"] = {**default_params, **given}
+        return defaults
+
     def initialize(self):
         self._check_options()
         full = self.resolve_clik_file()
         try:
             self.clik: ClikLikelihood = open_clik(full, backend=self.backend)
         except (OSError, ValueError) as exc:
-            raise LoggedError(self.log, f"{self.get_name()}: {exc} (from `clik_file:`)") from exc
+            raise LoggedError(self.log, f"{self.get_name()}: {exc} (from `clik_file:`)") from None
         self._check_lkl_type()
         self.clik.blas_threads = self.blas_threads
         self.clik.logger = self.log
@@ -175,12 +195,12 @@ class Clik(Likelihood):
                 except ValueError as exc:
                     raise LoggedError(
                         self.log, f"{self.get_name()}: `clik_file: {self.clik_file}`: {exc}"
-                    ) from exc
+                    ) from None
         searched = ", ".join(str(c.resolve()) for c in candidates)
         try:  # phrased by the loader's path check: "not found", full path, where to get files
             check_clik_path(candidates[0])
         except FileNotFoundError as exc:
-            raise LoggedError(self.log, f"{self.get_name()}: {exc} Searched: {searched}.") from exc
+            raise LoggedError(self.log, f"{self.get_name()}: {exc} Searched: {searched}.") from None
         raise AssertionError(f"{candidates[0]} exists but was not found")  # pragma: no cover
 
     def get_requirements(self) -> dict:
@@ -190,12 +210,14 @@ class Clik(Likelihood):
     def get_can_support_params(self) -> list[str]:
         """The file's nuisance parameter names (so a plain ``params`` block can feed them).
 
-        Their spellings with letters in the wrong case (``calib_100t``) are claimed too, so that
-        such a typo reaches :meth:`initialize_with_params`, which names the intended parameter,
-        instead of Cobaya's "could not find anything to use" error.
+        Their likely misspellings (letters in the wrong case, ``calib_100t``; one letter missing,
+        extra, wrong or swapped in a name of 6 letters or more, ``A_plank``: see
+        :func:`cobaya_plugins.suggest.typo_variants`) are claimed too, so that such a typo at
+        the top level of ``params`` reaches :meth:`initialize_with_params`, which names the
+        intended parameter, instead of Cobaya's "could not find anything to use" error.
         """
         names = list(self.clik.nuisance_names)
-        return names + sorted(set(_case_typos(names)) - set(names))
+        return names + sorted(typo_variants(names))
 
     def initialize_with_params(self):
         expected = list(self.clik.nuisance_names)
@@ -203,19 +225,18 @@ class Clik(Likelihood):
         missing = [p for p in expected if p not in given]
         unexpected = [p for p in given if p not in expected]
         if missing or unexpected:
-            typos = [
-                f"{p!r} for {close_match(p, expected)!r}"
-                for p in unexpected
-                if close_match(p, expected)
-            ]
-            hint = f" Did you write {', '.join(typos)}?" if typos else ""
-            raise LoggedError(
-                self.log,
-                f"{self.get_name()}: the parameters do not match the nuisance parameters of "
-                f"{self.clik.path}.{hint} Missing (define them in 'params'): {missing}. "
-                f"Unexpected: {describe_unknown(unexpected, expected) or '[]'}. The file "
-                f"expects, in order: {expected}.",
-            )
+            meant = {p: close_match(p, expected) for p in unexpected}
+            typos = [f"{p!r} for {m!r}" for p, m in meant.items() if m]
+            unknown = [p for p, m in meant.items() if not m]
+            message = f"{self.get_name()}: the parameters do not match the nuisance parameters "
+            message += f"of {self.clik.path}."
+            if typos:
+                message += f" Did you write {', '.join(typos)}?"
+            if missing:
+                message += f" Missing (define them in 'params'): {missing}."
+            if unknown:
+                message += f" Unexpected: {describe_unknown(unknown, expected)}."
+            raise LoggedError(self.log, f"{message} The file expects, in order: {expected}.")
 
     def logp(self, **params_values) -> float:
         """log-likelihood of the current theory spectra and nuisance values.
@@ -233,7 +254,7 @@ class Clik(Likelihood):
         except (TypeError, ValueError) as exc:
             raise LoggedError(
                 self.log, f"{self.get_name()}: {exc} (spectra from the theory, in FIRAS µK²)"
-            ) from exc
+            ) from None
 
     def _check_units(self, cls: dict) -> None:
         """The unit check, against the units the theory declares when it declares them
@@ -266,7 +287,7 @@ class Clik(Likelihood):
                 f"{self.get_name()}: the spectra from {name} do not look like a CMB spectrum: "
                 f"{exc.diagnosis.describe()}; {fix} (`unit_check: warn` on the likelihood "
                 "makes this a warning.)",
-            ) from exc
+            ) from None
 
     def jax_logp(self):
         """This likelihood as a JAX function ``(products, params) -> logL`` for
@@ -305,17 +326,6 @@ class Clik(Likelihood):
             return jnp.where(jnp.isnan(value) | (value <= CLIK_OUTSIDE), -jnp.inf, value)
 
         return logp
-
-
-def _case_typos(names: list[str]) -> list[str]:
-    """Each name in lower and upper case and with one letter's case flipped."""
-    typos = []
-    for name in names:
-        typos += [name.lower(), name.upper()]
-        typos += [
-            name[:i] + c.swapcase() + name[i + 1 :] for i, c in enumerate(name) if c.isalpha()
-        ]
-    return typos
 
 
 def _declared_reading(theory: object) -> UnitReading | None:

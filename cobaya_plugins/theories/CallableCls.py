@@ -260,10 +260,10 @@ class CallableCls(Theory):
         for p in self.output_params:
             try:
                 values[p] = float(derived[p])
-            except (TypeError, ValueError) as excpt:
+            except (TypeError, ValueError):
                 raise LoggedError(
                     self.log, f"{name} returned derived {p!r} = {derived[p]!r}, not a number."
-                ) from excpt
+                ) from None
         return values
 
     def get_Cl(self, ell_factor: bool = False, units: str | float = "FIRASmuK2") -> dict:
@@ -277,13 +277,13 @@ class CallableCls(Theory):
         try:
             factor = cobaya_temperature_factor(units, self.T_cmb) ** 2
         except ValueError as excpt:
-            raise LoggedError(self.log, f"{self.get_name()}.get_Cl: {excpt}") from excpt
+            raise LoggedError(self.log, f"{self.get_name()}.get_Cl: {excpt}") from None
         try:
             current = self.current_state["Cl"]
-        except KeyError as excpt:
+        except KeyError:
             raise LoggedError(
                 self.log, f"{self.get_name()}: no spectra computed; was 'Cl' requested?"
-            ) from excpt
+            ) from None
         cls = {"ell": current["ell"].copy()}
         for spectrum, values in current.items():
             if spectrum == "ell":

@@ -200,4 +200,4 @@ class ModifiedClassy(classy):
                 "It must be a method of "
                 "classy.Class taking no arguments, or a name known to "
                 f"get_current_derived_parameters. Methods of this CLASS: {', '.join(methods)}.",
-            ) from excpt
+            ) from None

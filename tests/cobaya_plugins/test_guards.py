@@ -241,3 +241,43 @@ def test_correct_names_still_work_beside_the_typo_claims(mock_paths):
     assert used["calib_100T"] == 1.003
     expected = open_clik(mock_paths["highl_TTTEEE"]).loglike(load_fiducial(lmax=2508), used)
     assert logl == pytest.approx(expected, rel=1e-10)
+
+
+@pytest.mark.parametrize("cls", ["cobaya_plugins.planck.Clik", LOWL])
+def test_one_letter_typo_at_the_top_level_names_the_intended_parameter(cls, mock_paths):
+    """``A_plank`` in the top-level params block: the generic class and a named one both say
+    "did you mean", instead of Cobaya's "could not find anything to use"."""
+    with pytest.raises(LoggedError) as err:
+        fixed_model({cls: {"clik_file": str(mock_paths["lowl_TT"])}}, {"A_plank": 1.0})
+    msg = str(err.value)
+    assert msg.startswith(cls) and "Did you write 'A_plank' for 'A_planck'?" in msg
+
+
+def test_short_names_claim_no_edit_typos():
+    """``A_s`` (a cosmological parameter) is one letter from the plik nuisance ``A_sz``: never
+    claimed; a one-letter change of a long name is."""
+    from cobaya_plugins.mock.plik_foregrounds import PARAMETER_NAMES
+    from cobaya_plugins.suggest import typo_variants
+
+    claimed = typo_variants(PARAMETER_NAMES)
+    assert {"A_plank", "A_planckk", "A_plnack", "calib_100t", "ps_A_100_10"} <= claimed
+    assert not {"A_s", "As", "H0", "n_s", "ns", "tau", "r", "A_pl"} & claimed
+    assert not claimed & set(PARAMETER_NAMES)
+
+
+def test_nuisance_overridden_in_the_likelihoods_own_params_block(mock_paths):
+    """A ``params:`` block inside the likelihood's block updates its defaults (Cobaya 3.6 alone
+    would replace them all, and fail on the SZ prior): the overridden ones change, the others
+    keep their defaults, the SZ prior stays."""
+    like = {HIGHL: {"clik_file": str(mock_paths["highl_TTTEEE"]),
+                    "params": {"A_sz": 7.0, "ksz_norm": {"prior": {"min": 0, "max": 5}}}}}
+    model = fixed_model(like)
+    param = model.parameterization
+    assert param.constant_params()["A_sz"] == 7.0
+    assert "A_sz" not in param.sampled_params() and "ksz_norm" in param.sampled_params()
+    bounds = dict(zip(param.sampled_params(), model.prior.bounds(), strict=True))
+    assert list(bounds["ksz_norm"]) == [0, 5]
+    assert len(param.sampled_params()) == 20 and len(model.likelihood[HIGHL].input_params) == 47
+    assert "SZ" in model.prior.external
+    # the user's dict is left as it was
+    assert like[HIGHL]["params"] == {"A_sz": 7.0, "ksz_norm": {"prior": {"min": 0, "max": 5}}}
