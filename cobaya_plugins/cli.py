@@ -155,14 +155,14 @@ def _validate(args: argparse.Namespace) -> int:
 def _residuals(args: argparse.Namespace) -> int:
     import json
 
-    from cobaya_plugins.clik import check_clik_path, read_lkl_type
+    from cobaya_plugins.clik import check_clik_path
     from cobaya_plugins.diagnostics import read_cls_file, read_nuisance_file, residuals
     from cobaya_plugins.plots import residuals_figure
     from cobaya_plugins.validate import best_fit_nuisance
 
     cls = read_cls_file(args.cls, units=args.units, ell_factor=args.ell_factor, T_cmb=args.T_cmb)
     nuisance = read_nuisance_file(args.nuisance) if args.nuisance else {}
-    if read_lkl_type(check_clik_path(args.file)) == "smica":
+    if check_clik_path(args.file).lkl_type == "smica":
         filled = sorted(set(best_fit_nuisance()) - set(nuisance))
         if filled:
             print(f"nuisance: {len(filled)} parameters not in --nuisance take their Planck 2018 "

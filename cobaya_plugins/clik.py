@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from cobaya_plugins.clikdata import read_array, read_mdb
+from cobaya_plugins.clikdata import ClikFile, read_array, read_mdb
 from cobaya_plugins.clipy_loader import INSTALL_HINT, jax_available, load_clipy
 from cobaya_plugins.threads import BlasThreads
 from cobaya_plugins.unit_check import (
@@ -146,8 +146,9 @@ def check_backend(backend: str) -> str:
     return backend
 
 
-def check_clik_path(path: str | os.PathLike) -> Path:
-    """Resolve ``path`` and check that it is a clik likelihood directory; returns the absolute path.
+def check_clik_path(path: str | os.PathLike) -> ClikFile:
+    """Resolve ``path`` and check that it is a clik likelihood directory; returns it as a
+    :class:`~cobaya_plugins.clikdata.ClikFile` (absolute path and kind; path-like).
 
     Raises ``FileNotFoundError`` (naming the full path and where to get Planck files) or
     ``ValueError`` when it exists but is not a ``.clik`` directory.
@@ -165,22 +166,14 @@ def check_clik_path(path: str | os.PathLike) -> Path:
             f"{full} is a file, not a clik likelihood directory{hint}: a .clik likelihood is a "
             "directory containing a 'clik/' (or 'clik_lensing/') sub-directory."
         )
-    if not ((full / "clik").is_dir() or (full / "clik_lensing").is_dir()):
+    found = ClikFile.find(full)
+    if found is None:
         raise ValueError(
             f"{full} is a directory but not a clik likelihood: it has no 'clik/' or "
             "'clik_lensing/' sub-directory. Point to the .clik directory itself (e.g. "
             ".../hi_l/plik/plik_rd12_HM_v22b_TTTEEE.clik)."
         )
-    return full
-
-
-def read_lkl_type(path: Path) -> str:
-    """The likelihood type of a clik directory (``lkl_type`` in ``clik/lkl_0/_mdb``, e.g.
-    ``smica``, ``gibbs_gauss``, ``plik_cmbonly``), ``"lensing"`` for lensing files, or
-    ``"unknown"``."""
-    if (path / "clik_lensing").is_dir():
-        return "lensing"
-    return str(read_mdb(path / "clik" / "lkl_0").get("lkl_type", "unknown"))
+    return found
 
 
 @dataclass(frozen=True)
@@ -230,17 +223,17 @@ def _incomplete(path: Path, lkl_type: str, exc: OSError) -> ValueError:
     )
 
 
-def _open_backend(path: Path, backend: str) -> Any:
-    """Open ``path`` with ``backend`` (``clik``, ``clipy`` or ``jax``); the backend's likelihood
+def _open_backend(file: ClikFile, backend: str) -> Any:
+    """Open ``file`` with ``backend`` (``clik``, ``clipy`` or ``jax``); the backend's likelihood
     object."""
-    is_lensing = (path / "clik_lensing").is_dir()
+    path = file.path
     if backend == "jax":
         from cobaya_plugins.jax_backend import JaxClik
 
         return JaxClik(path)
     if backend == "clik":
         compiled = find_compiled_clik()
-        return (compiled.clik_lensing if is_lensing else compiled.clik)(str(path))
+        return (compiled.clik_lensing if file.is_lensing else compiled.clik)(str(path))
     clipy = import_clipy()
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # clipy prints its own self-check
@@ -249,16 +242,15 @@ def _open_backend(path: Path, backend: str) -> Any:
         raise ValueError(f"clipy could not read {path}: {exc}") from None
 
 
-def _self_check(path: Path, lkl: Any, n_nuisance: int) -> SelfCheck | None:
+def _self_check(file: ClikFile, lkl: Any, n_nuisance: int) -> SelfCheck | None:
     """Evaluate the file's stored check point; None when the file has none."""
-    if (path / "clik_lensing").is_dir():
-        group = path / "clik_lensing"
+    group = file.group
+    if file.is_lensing:
         expected = read_mdb(group).get("check")
         if expected is None or not (group / "cl_fid").is_file():
             return None
         vector = np.concatenate([read_array(group, "cl_fid"), np.ones(n_nuisance)])
     else:
-        group = path / "clik"
         expected = read_mdb(group).get("check_value")
         if expected is None or not (group / "check_param").is_file():
             return None
@@ -266,19 +258,20 @@ def _self_check(path: Path, lkl: Any, n_nuisance: int) -> SelfCheck | None:
     return SelfCheck(got=float(lkl(np.asarray(vector, dtype=float))), expected=float(expected))
 
 
-def _load(path: Path, backend: str) -> _LoadedFile:
-    """Load (once) and return the shared state of ``path`` opened with ``backend``."""
+def _load(file: ClikFile, backend: str) -> _LoadedFile:
+    """Load (once) and return the shared state of ``file`` opened with ``backend``."""
+    path = file.path
     key = (str(path), backend)
     with _loaded_lock:
         loaded = _loaded.get(key)
         if loaded is not None:
             return loaded
-        lkl_type = read_lkl_type(path)
+        lkl_type = file.lkl_type
         try:
-            lkl = _open_backend(path, backend)
+            lkl = _open_backend(file, backend)
         except OSError as exc:
             raise _incomplete(path, lkl_type, exc) from None
-        names = LENSING_SPECTRA if lkl_type == "lensing" else CMB_SPECTRA
+        names = LENSING_SPECTRA if file.is_lensing else CMB_SPECTRA
         lmax = [int(v) for v in lkl.get_lmax()]
         nuisance_names = tuple(lkl.get_extra_parameter_names())
         loaded = _loaded[key] = _LoadedFile(
@@ -288,7 +281,7 @@ def _load(path: Path, backend: str) -> _LoadedFile:
             lkl_type=lkl_type,
             lmax={n: lm for n, lm in zip(names, lmax, strict=True) if lm != -1},
             nuisance_names=nuisance_names,
-            self_check=_self_check(path, lkl, len(nuisance_names)),
+            self_check=_self_check(file, lkl, len(nuisance_names)),
         )
         return loaded
 

@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 from pathlib import Path
 
 import numpy as np
+
+#: The top group of a CMB ``.clik`` directory and of a lensing (``.clik_lensing``) one.
+CMB_GROUP = "clik"
+LENSING_GROUP = "clik_lensing"
 
 #: Field of each map kind in clik's smica channel order (T maps, then E, then B).
 FIELDS = "TEB"
@@ -52,9 +57,49 @@ def read_array(group: Path, key: str) -> np.ndarray:
     return data.astype(data.dtype.newbyteorder("="), copy=False).ravel()
 
 
+@dataclasses.dataclass(frozen=True)
+class ClikFile:
+    """A ``.clik`` likelihood directory and its kind, as found on disk (nothing is evaluated).
+
+    ``path``: the absolute directory; ``is_lensing``: a ``clik_lensing`` file (else a CMB one,
+    with a ``clik`` group). A ClikFile is path-like (``os.fspath`` gives the directory), so it
+    goes wherever a path does. Use :meth:`find`; :func:`cobaya_plugins.clik.check_clik_path`
+    also says what is wrong with a path that is not one.
+    """
+
+    path: Path
+    is_lensing: bool
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    @classmethod
+    def find(cls, path: str | os.PathLike) -> ClikFile | None:
+        """The clik file at ``path`` (resolved), or None if it is not a clik directory."""
+        full = Path(path).expanduser().resolve()
+        if (full / LENSING_GROUP).is_dir():
+            return cls(full, True)
+        if (full / CMB_GROUP).is_dir():
+            return cls(full, False)
+        return None
+
+    @property
+    def group(self) -> Path:
+        """The top group: ``<path>/clik_lensing`` or ``<path>/clik``."""
+        return self.path / (LENSING_GROUP if self.is_lensing else CMB_GROUP)
+
+    @property
+    def lkl_type(self) -> str:
+        """``lkl_type`` of ``clik/lkl_0/_mdb`` (e.g. ``smica``, ``gibbs_gauss``,
+        ``plik_cmbonly``), ``"lensing"`` for lensing files, or ``"unknown"``."""
+        if self.is_lensing:
+            return "lensing"
+        return str(read_mdb(self.group / "lkl_0").get("lkl_type", "unknown"))
+
+
 def lkl_group(path: Path) -> Path:
     """The ``clik/lkl_0`` group of a CMB clik file (ValueError if it has none)."""
-    group = Path(path) / "clik" / "lkl_0"
+    group = Path(path) / CMB_GROUP / "lkl_0"
     if not group.is_dir():
         raise ValueError(f"{path} has no clik/lkl_0/ group (is it a lensing or non-clik file?).")
     return group
@@ -231,8 +276,9 @@ def data_ranges(path: str | Path) -> list[DataRange]:
     of each spectrum in ``has_cl``, unbinned. Empty list if nothing can be read.
     """
     path = Path(path)
-    if (path / "clik_lensing").is_dir():
-        group = path / "clik_lensing"
+    found = ClikFile.find(path)
+    if found is not None and found.is_lensing:
+        group = found.group
         mdb = read_mdb(group)
         nbins, lmax = int(mdb["nbins"]), int(mdb["lmax"])
         bins = read_array(group, "bins").reshape(nbins, lmax + 1)

@@ -349,10 +349,10 @@ def residuals(
     for other file types, missing inputs, or if the rebuilt total χ² disagrees with −2 logL
     of the file by more than :data:`AGREEMENT` (relative).
     """
-    from cobaya_plugins.clik import check_clik_path, open_clik, read_lkl_type
+    from cobaya_plugins.clik import check_clik_path, open_clik
 
-    full = check_clik_path(path)
-    kind = read_lkl_type(full)
+    clik_file = check_clik_path(path)
+    full, kind = clik_file.path, clik_file.lkl_type
     if kind not in ("plik_cmbonly", "smica"):
         raise ValueError(
             f"{full} is a {kind!r} likelihood: residuals support plik_lite (plik_cmbonly) and "

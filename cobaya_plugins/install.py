@@ -35,6 +35,8 @@ import urllib.parse
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 
+from cobaya_plugins.clikdata import ClikFile
+
 #: Environment variable that replaces the default download URL (a mirror, a local tarball).
 URL_ENV = "COBAYA_PLUGINS_PLANCK_URL"
 #: Where downloads in progress live, inside the install directory.
@@ -474,7 +476,7 @@ def find_clik_files(directory: Path) -> list[Path]:
     for root, dirs, _ in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         here = Path(root)
-        if (here / "clik").is_dir() or (here / "clik_lensing").is_dir():
+        if ClikFile.find(here) is not None:
             found.append(here)
             dirs[:] = []
     return found

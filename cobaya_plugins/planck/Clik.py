@@ -15,6 +15,7 @@ from cobaya_plugins.clik import (
     CHECK_MODES,
     CLIK_OUTSIDE,
     LKL_TYPES,
+    ClikFile,
     ClikLikelihood,
     check_backend,
     check_clik_path,
@@ -167,8 +168,9 @@ class Clik(Likelihood):
             raise LoggedError(self.log, message)
         self.log.warning(message)
 
-    def resolve_clik_file(self) -> Path:
-        """Absolute path of ``clik_file`` (see the class docstring for the search order).
+    def resolve_clik_file(self) -> ClikFile:
+        """The file ``clik_file`` names, with its absolute path and kind (see the class
+        docstring for the search order).
 
         Raises a ``LoggedError`` naming every place searched and how to get the files.
         """
@@ -196,11 +198,12 @@ class Clik(Likelihood):
                     raise LoggedError(
                         self.log, f"{self.get_name()}: `clik_file: {self.clik_file}`: {exc}"
                     ) from None
-        searched = ", ".join(str(c.resolve()) for c in candidates)
+        searched = f" Searched: {', '.join(str(c.resolve()) for c in candidates)}."
+        searched = searched if len(candidates) > 1 else ""
         try:  # phrased by the loader's path check: "not found", full path, where to get files
             check_clik_path(candidates[0])
         except FileNotFoundError as exc:
-            raise LoggedError(self.log, f"{self.get_name()}: {exc} Searched: {searched}.") from None
+            raise LoggedError(self.log, f"{self.get_name()}: {exc}{searched}") from None
         raise AssertionError(f"{candidates[0]} exists but was not found")  # pragma: no cover
 
     def get_requirements(self) -> dict:

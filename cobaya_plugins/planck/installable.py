@@ -20,6 +20,7 @@ import os
 from typing import ClassVar
 
 from cobaya_plugins import install as installer
+from cobaya_plugins.clikdata import ClikFile
 
 
 class PlanckInstallable:
@@ -54,8 +55,7 @@ class PlanckInstallable:
         wanted = cls.default_clik_file()
         if installer.is_installed(directory, cls.install_options["product"], [wanted]):
             return True
-        found = os.path.join(directory, wanted)
-        return any(os.path.isdir(os.path.join(found, d)) for d in ("clik", "clik_lensing"))
+        return ClikFile.find(os.path.join(directory, wanted)) is not None
 
     @classmethod
     def install(cls, path: str | None = None, force: bool = False, code: bool = True,

@@ -363,3 +363,16 @@ def test_failed_self_check_is_reported(mock_paths, tmp_path):
     check = open_clik(edited).self_check
     assert not check.passed and check.expected == value + 6.5
     assert check.got == pytest.approx(value, abs=1e-8) and "FAILED" in str(check)
+
+
+def test_clik_file_knows_its_kind(mock_paths, tmp_path):
+    """One value for "which kind of .clik is this": the group clik reads and lkl_type, path-like."""
+    from cobaya_plugins.clikdata import ClikFile
+
+    lens = ClikFile.find(mock_paths["lensing"])
+    plik = ClikFile.find(mock_paths["highl_TTTEEE"])
+    assert lens.is_lensing and lens.lkl_type == "lensing" and lens.group.name == "clik_lensing"
+    assert not plik.is_lensing and plik.lkl_type == "smica" and plik.group.name == "clik"
+    assert os.fspath(plik) == str(mock_paths["highl_TTTEEE"].resolve())
+    assert open_clik(plik).lkl_type == "smica"  # usable wherever a path is
+    assert ClikFile.find(tmp_path) is None
