@@ -123,6 +123,25 @@ class Residuals:
         return "\n".join(lines)
 
 
+@dataclasses.dataclass
+class _Breakdown:
+    """What the computation for one file type gives :func:`residuals`.
+
+    ``spectra``: binned data and model per spectrum; ``total``: χ² of the whole data vector;
+    ``n_data``: its number of data points; ``description``: what ``spectra`` shows; ``cmb``:
+    χ² of the CMB part (plik: the co-added bandpowers; None: ``total``); ``frequency``: plik's
+    χ² that no CMB can change (None for plik_lite); ``cross_spectra``: plik, per cross-spectrum.
+    """
+
+    spectra: dict[str, BinnedSpectrum]
+    total: float
+    n_data: int
+    description: str
+    cmb: float | None = None
+    frequency: float | None = None
+    cross_spectra: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+
+
 # --- inputs ---------------------------------------------------------------------------
 
 
@@ -214,7 +233,7 @@ def _chi2(delta: np.ndarray, covariance: np.ndarray) -> float:
 # --- plik_lite --------------------------------------------------------------------------
 
 
-def _plik_lite(path: Path, cls: Mapping[str, np.ndarray], nuisance: dict) -> tuple:
+def _plik_lite(path: Path, cls: Mapping[str, np.ndarray], nuisance: dict) -> _Breakdown:
     lite = clikdata.read_plik_lite(path)
     lo, hi = clikdata.PLIK_LITE_LMIN, clikdata.PLIK_LITE_LMAX
     model = np.empty_like(lite.data)
@@ -230,17 +249,15 @@ def _plik_lite(path: Path, cls: Mapping[str, np.ndarray], nuisance: dict) -> tup
             name.upper(), lite.ell[name], lite.ell_min[name], lite.ell_max[name],
             lite.data[sl], model[sl], sigma[sl], _chi2(delta[sl], lite.covariance[sl, sl]),
         )  # fmt: skip
-    total = _chi2(delta, lite.covariance)
-    parts = {}
     description = ("binned CMB-only D_ell (foregrounds marginalized in the file), model "
                    "binned with the file's weights / A_planck^2")  # fmt: skip
-    return spectra, total, parts, {}, description, len(lite.data)
+    return _Breakdown(spectra, _chi2(delta, lite.covariance), len(lite.data), description)
 
 
 # --- plik (smica) -------------------------------------------------------------------------
 
 
-def _smica(path: Path, cls: Mapping[str, np.ndarray], nuisance: dict) -> tuple:
+def _smica(path: Path, cls: Mapping[str, np.ndarray], nuisance: dict) -> _Breakdown:
     from cobaya_plugins.clik import import_clipy
 
     clipy = import_clipy()
@@ -328,8 +345,8 @@ def _smica(path: Path, cls: Mapping[str, np.ndarray], nuisance: dict) -> tuple:
     description = ("foreground-cleaned, calibrated, co-added CMB bandpowers at the given "
                    "nuisance values (GLS over the cross-spectra), D_ell-scaled at the bin "
                    "centres")  # fmt: skip
-    return spectra, total, {"frequency": frequency, "cmb": cmb_total}, crosses, description, \
-        len(data)
+    return _Breakdown(spectra, total, len(data), description, cmb=cmb_total, frequency=frequency,
+                      cross_spectra=crosses)  # fmt: skip
 
 
 def residuals(
@@ -368,11 +385,12 @@ def residuals(
             raise ValueError(f"Spectrum {name.upper()} is needed from ell = 0 to {need}.")
     loglike = lkl.loglike(converted, values, units="muK2")
     compute = _plik_lite if kind == "plik_cmbonly" else _smica
-    spectra, total, parts, crosses, description, n_data = compute(full, converted, values)
+    found = compute(full, converted, values)
+    spectra, total = found.spectra, found.total
     chi2 = {s: spectra[s].chi2 for s in spectra}
-    chi2["cross"] = parts.get("cmb", total) - sum(chi2.values())
-    if kind == "smica":
-        chi2["frequency"] = parts["frequency"]
+    chi2["cross"] = (total if found.cmb is None else found.cmb) - sum(chi2.values())
+    if found.frequency is not None:
+        chi2["frequency"] = found.frequency
     chi2["total"] = total
     if not math.isclose(total, -2 * loglike, rel_tol=AGREEMENT, abs_tol=1e-9):
         raise ValueError(
@@ -380,6 +398,6 @@ def residuals(
             "from clik (priors stored in the file, or a format this code does not know)."
         )
     n_bins = {s: spectra[s].n_bins for s in spectra}
-    n_bins["total"] = n_data
+    n_bins["total"] = found.n_data
     return Residuals(full, "plik_lite" if kind == "plik_cmbonly" else "plik", spectra, chi2,
-                     n_bins, loglike, description, crosses)  # fmt: skip
+                     n_bins, loglike, found.description, found.cross_spectra)  # fmt: skip
