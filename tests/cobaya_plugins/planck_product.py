@@ -8,6 +8,7 @@ import re
 import socket
 import tarfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -45,8 +46,8 @@ class ArchiveServer:
 
     Faults: ``break_after`` (bytes) makes the next ``breaks`` responses stop after that many
     bytes of the body; ``fail_status`` answers every request after the first break with that
-    HTTP status; ``ranges=False`` ignores Range headers. ``requests`` records the Range header
-    of each GET (None when absent).
+    HTTP status; ``ranges=False`` ignores Range headers; ``delay`` (seconds) waits before each
+    body. ``requests`` records the Range header of each GET (None when absent).
     """
 
     def __init__(self, payload: bytes, name: str = PLANCK_2018.archive):
@@ -57,6 +58,7 @@ class ArchiveServer:
         self.breaks = 0
         self.fail_status: int | None = None
         self.ranges = True
+        self.delay = 0.0
         self._broke = False
         server = self
 
@@ -91,6 +93,7 @@ class ArchiveServer:
                 self.send_header("ETag", '"v1"')
                 self.send_header("Accept-Ranges", "bytes")
                 self.end_headers()
+                time.sleep(server.delay)
                 if server.break_after is not None and server.breaks > 0:
                     server.breaks -= 1
                     server._broke = True

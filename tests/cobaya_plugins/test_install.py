@@ -194,7 +194,7 @@ def test_unresolvable_or_slow_host_name(tmp_path, monkeypatch):
         time.sleep(5)
 
     monkeypatch.setattr(socket, "getaddrinfo", hanging_dns)
-    monkeypatch.setattr(inst, "TIMEOUTS", (0.5, 1.0))
+    monkeypatch.setattr(inst.download, "TIMEOUTS", (0.5, 1.0))
     start = time.monotonic()
     with pytest.raises(inst.InstallError, match="not resolved within 0.5 s") as err:
         inst.install("planck2018", tmp_path, progress=False, log=quiet)
@@ -204,7 +204,7 @@ def test_unresolvable_or_slow_host_name(tmp_path, monkeypatch):
 
 
 def test_silent_server_times_out(tmp_path, monkeypatch):
-    monkeypatch.setattr(inst, "TIMEOUTS", (1.0, 1.0))
+    monkeypatch.setattr(inst.download, "TIMEOUTS", (1.0, 1.0))
     start = time.monotonic()
     with SilentServer() as url, pytest.raises(inst.InstallError, match="Timeout"):
         inst.install("planck2018", tmp_path, url=url, progress=False, log=quiet)
@@ -257,3 +257,52 @@ def test_failed_self_check_is_reported_and_not_recorded(product_mocks, tmp_path)
     assert [e.path for e in bad] == [LAYOUT["lowl_TT"]] and "FAILED" in bad[0].self_check
     assert "expected -1234.500000" in bad[0].self_check
     assert not inst.is_installed(tmp_path / "d")
+
+
+def _install_command(directory, url):
+    import sys
+
+    return [sys.executable, "-m", "cobaya_plugins", "install", "planck2018", "--path",
+            str(directory), "--url", url, "--no-progress"]
+
+
+@pytest.mark.slow
+def test_concurrent_installs_into_one_path(tarball, product_mocks, tmp_path):
+    """Three installs started together (three cluster jobs): one downloads and installs, the
+    others wait for its lock and then find a complete install (no second download, no error)."""
+    import subprocess
+
+    directory = tmp_path / "planck"
+    with ArchiveServer(tarball) as server:
+        server.delay = 3.0  # the first install holds the lock while the others start
+        procs = [subprocess.Popen(_install_command(directory, server.url), text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                 for _ in range(3)]
+        outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outs
+    assert server.requests == [None], outs  # one download
+    assert sum("extracting into" in out for out in outs) == 1, outs
+    assert sum("already installed" in out and "nothing to do" in out for out in outs) == 2, outs
+    assert any("waiting for it" in out for out in outs), outs
+    assert inst.is_installed(directory) and not (directory / inst.LOCK).exists()
+    assert_installed_like_mocks(directory, product_mocks)
+
+
+def test_an_install_waits_for_the_lock(tarball, tmp_path):
+    """While another process holds the install lock of the path, an install says it waits and
+    does nothing; once the lock is released it runs."""
+    import subprocess
+
+    directory = tmp_path / "planck"
+    archive = tmp_path / "product.tar.gz"
+    archive.write_bytes(tarball)
+    with inst.record.install_lock(directory, log=quiet):
+        proc = subprocess.Popen(_install_command(directory, archive.as_uri()), text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        first = proc.stdout.readline()
+        assert "another install into" in first and "waiting for it" in first, first
+        time.sleep(0.5)
+        assert proc.poll() is None and not (directory / "baseline").exists()
+    out = first + proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0 and "extracting into" in out, out
+    assert inst.is_installed(directory)
