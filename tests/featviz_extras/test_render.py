@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+from featviz_testing import angle_difference, spectral_peak
 
 from featviz_extras import models, param, render
 
@@ -104,28 +105,6 @@ def _gabor_model(frequency, angle_degrees, size=25, sigma=6.0):
     return keras.Model(inputs, outputs)
 
 
-def _spectral_peak(image, smoothing=2.0, radius=4.0):
-    """(frequency in cycles/pixel, orientation in degrees mod 180) of the strongest peak of
-    the greyscale power spectrum: argmax of the spectrum smoothed over ``smoothing`` bins,
-    refined by the power-weighted centroid within ``radius`` bins of it."""
-    from scipy import ndimage
-
-    grey = image.astype(float) @ [0.299, 0.587, 0.114]
-    size = grey.shape[0]
-    power = np.fft.fftshift(np.abs(np.fft.fft2(grey - grey.mean())) ** 2)
-    frequencies = np.fft.fftshift(np.fft.fftfreq(size))
-    fy, fx = np.meshgrid(frequencies, frequencies, indexing="ij")
-    smoothed = ndimage.gaussian_filter(power, smoothing, mode="wrap")
-    peak = np.unravel_index(np.argmax(smoothed), power.shape)
-    weights = power * (np.hypot(fy - fy[peak], fx - fx[peak]) <= radius / size)
-    centre_y, centre_x = (weights * fy).sum() / weights.sum(), (weights * fx).sum() / weights.sum()
-    return math.hypot(centre_y, centre_x), math.degrees(math.atan2(centre_y, centre_x)) % 180
-
-
-def _angle_difference(a, b):
-    return abs((a - b + 90) % 180 - 90)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("method", "frequency", "angle", "steps"),
@@ -139,9 +118,9 @@ def _angle_difference(a, b):
 def test_planted_grating_is_recovered(method, frequency, angle, steps):
     model = _gabor_model(frequency, angle)
     image = render.visualize(model, "gabor", 0, steps=steps, size=256, seed=1, method=method)
-    found_frequency, found_angle = _spectral_peak(image)
+    found_frequency, found_angle = spectral_peak(image)
     assert found_frequency == pytest.approx(frequency, rel=0.05)
-    assert _angle_difference(found_angle, angle) <= 3.0
+    assert angle_difference(found_angle, angle) <= 3.0
 
 
 # ---- the classic "seed" loop -----------------------------------------------------------
