@@ -16,6 +16,7 @@ from pathlib import Path
 
 def _info(args: argparse.Namespace) -> int:
     from cobaya_plugins.clik import LKL_TYPES, open_clik
+    from cobaya_plugins.mock import describe_truth, read_truth
 
     lkl = open_clik(args.file, backend=args.backend)
     print(f"file:      {lkl.path}")
@@ -24,9 +25,18 @@ def _info(args: argparse.Namespace) -> int:
     print(f"spectra:   {spectra}")
     _print_data_ranges(lkl.path)
     print(f"vector:    {lkl.vector_size} values (C_ell in µK² from ell = 0, then nuisance)")
-    print(f"nuisance:  {len(lkl.nuisance_names)} parameters, in the file's order:")
-    for i, name in enumerate(lkl.nuisance_names):
-        print(f"  {i:3d} {name}")
+    truth = read_truth(lkl.path)
+    if truth is None:
+        print(f"nuisance:  {len(lkl.nuisance_names)} parameters, in the file's order:")
+        for i, name in enumerate(lkl.nuisance_names):
+            print(f"  {i:3d} {name}")
+    else:
+        print(f"nuisance:  {len(lkl.nuisance_names)} parameters, in the file's order, with the "
+              "mock's true values:")  # fmt: skip
+        width = max(len(n) for n in lkl.nuisance_names)
+        for i, name in enumerate(lkl.nuisance_names):
+            print(f"  {i:3d} {name:<{width}}  {truth.nuisance.get(name, float('nan')):g}")
+        print(f"mock:      {describe_truth(truth)}")
     check = lkl.self_check
     if check is None:
         print("self-check: none in this file")
@@ -157,18 +167,42 @@ def _residuals(args: argparse.Namespace) -> int:
 
     from cobaya_plugins.clik import check_clik_path
     from cobaya_plugins.diagnostics import read_cls_file, read_nuisance_file, residuals
+    from cobaya_plugins.mock import read_truth
     from cobaya_plugins.plots import residuals_figure
+    from cobaya_plugins.unit_check import UnitMistakeError, UnitReading
     from cobaya_plugins.validate import best_fit_nuisance
 
-    cls = read_cls_file(args.cls, units=args.units, ell_factor=args.ell_factor, T_cmb=args.T_cmb)
-    nuisance = read_nuisance_file(args.nuisance) if args.nuisance else {}
-    if check_clik_path(args.file).lkl_type == "smica":
-        filled = sorted(set(best_fit_nuisance()) - set(nuisance))
-        if filled:
-            print(f"nuisance: {len(filled)} parameters not in --nuisance take their Planck 2018 "
-                  f"best-fit values: {', '.join(filled)}")  # fmt: skip
-        nuisance = {**best_fit_nuisance(), **nuisance}
-    result = residuals(args.file, cls, nuisance, units="muK2")
+    clik_file = check_clik_path(args.file)
+    if args.cls == "fiducial":
+        from cobaya_plugins.fiducial import load_fiducial
+
+        if args.units != "muK2" or args.ell_factor:
+            raise ValueError("--cls fiducial is the shipped spectrum, whose units are known: "
+                             "leave out --units and --ell-factor.")  # fmt: skip
+        cls = load_fiducial()  # C_ell in µK², as the default flags say
+        print("spectrum: the shipped fiducial (CLASS, Planck 2018 best fit)")
+    else:
+        cls = read_cls_file(args.cls)  # the numbers as written; their units go to residuals()
+    given = read_nuisance_file(args.nuisance) if args.nuisance else {}
+    truth = read_truth(clik_file)
+    if truth is not None:  # a mock: its own truth, so that chi2 ~ number of bins
+        defaults, source = truth.nuisance, "the values this mock was drawn with (mock_truth.yaml)"
+    elif clik_file.lkl_type == "smica":
+        defaults, source = best_fit_nuisance(), "their Planck 2018 best-fit values"
+    else:
+        defaults, source = {}, ""
+    filled = [name for name in defaults if name not in given]
+    if filled:
+        what = f"{len(filled)} parameters" if len(filled) > 1 else "1 parameter"
+        names = ", ".join(filled) if len(filled) <= 10 else "`info FILE` lists them"
+        print(f"nuisance: {what} not in --nuisance take {source} ({names})")
+    try:
+        result = residuals(clik_file, cls, {**defaults, **given}, units=args.units,
+                           ell_factor=args.ell_factor, T_cmb=args.T_cmb)  # fmt: skip
+    except UnitMistakeError as exc:  # the fix as this command's flags
+        reading = exc.diagnosis.explained_by
+        fix = reading.cli_fix(UnitReading(args.units, bool(args.ell_factor)))
+        raise ValueError(f"{exc.diagnosis.describe()}: this looks like {reading}; {fix}.") from None
     print(result.table())
     out = residuals_figure(result, args.out, dpi=args.dpi)
     print(f"wrote {out}")
@@ -281,17 +315,25 @@ def _add_real_data_commands(sub: argparse._SubParsersAction) -> None:
                        "PACKAGES/data/planck_2018); default: Cobaya's")  # fmt: skip
     where.add_argument("--path", default=None, help="the directory holding baseline/")
     val.set_defaults(func=_validate)
-    res = sub.add_parser("residuals", help="binned data vs model, per-spectrum chi2 (plik_lite, "
-                         "plik)")  # fmt: skip
+    res = sub.add_parser(
+        "residuals", help="binned data vs model, per-spectrum chi2 (plik_lite, plik)",
+        epilog="Example: python -m cobaya_plugins residuals mock_data/highl_TTTEEE_lite.clik "
+        "--cls fiducial --out residuals.png",
+    )  # fmt: skip
     res.add_argument("file", help="the .clik directory (plik_lite or plik)")
-    res.add_argument("--cls", required=True, help="spectrum file, columns ell TT EE BB TE")
+    res.add_argument("--cls", required=True, help="the model spectrum: a text file with columns "
+                     "ell TT EE BB TE (CAMB's lensedCls.dat, CLASS's output with format=camb, "
+                     "...; say its units with --units and --ell-factor), or 'fiducial' for the "
+                     "shipped Planck 2018 best-fit spectrum (the file "
+                     "cobaya_plugins/data/fiducial_lensedCls.dat, D_ell in µK²)")  # fmt: skip
     res.add_argument("--units", default="muK2", choices=UNITS, help="units of the columns "
                      "(default: %(default)s)")  # fmt: skip
     res.add_argument("--ell-factor", action="store_true", help="the columns are D_ell")
     res.add_argument("--T-cmb", type=float, default=T_CMB_FIRAS, help="T_cmb [K] for "
                      "--units dimensionless (default: %(default)s)")  # fmt: skip
-    res.add_argument("--nuisance", default=None, help="YAML of nuisance values (plik: missing "
-                     "ones take the Planck 2018 best fit; A_planck defaults to 1)")  # fmt: skip
+    res.add_argument("--nuisance", default=None, help="YAML of nuisance values; missing ones "
+                     "take the mock's true values on a mock file, the Planck 2018 best fit on a "
+                     "real plik file; A_planck defaults to 1")  # fmt: skip
     res.add_argument("--out", required=True, help="PNG to write")
     res.add_argument("--json", default=None, help="also write the chi2 table as JSON")
     res.add_argument("--dpi", type=int, default=90, help="PNG resolution (default: %(default)s)")

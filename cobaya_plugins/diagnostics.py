@@ -383,7 +383,9 @@ def residuals(
     for name in ("tt", "ee", "te"):
         if name in lkl.lmax and (name not in converted or len(converted[name]) <= need):
             raise ValueError(f"Spectrum {name.upper()} is needed from ell = 0 to {need}.")
-    loglike = lkl.loglike(converted, values, units="muK2")
+    # the unit check sees the spectra as given (a mistake is named in the caller's units)
+    given = {n: np.asarray(cls[n], dtype=float) for n in converted}
+    loglike = lkl.loglike(given, values, units=units, ell_factor=ell_factor, T_cmb=T_cmb)
     compute = _plik_lite if kind == "plik_cmbonly" else _smica
     found = compute(full, converted, values)
     spectra, total = found.spectra, found.total

@@ -53,6 +53,16 @@ class UnitReading:
         fix += [f"ell_factor={self.ell_factor}"] if self.ell_factor != declared.ell_factor else []
         return ", ".join(fix)
 
+    def cli_fix(self, declared: UnitReading) -> str:
+        """What to change on a command line that declares units with ``--units`` and
+        ``--ell-factor``, e.g. ``pass --units K2 --ell-factor`` or ``leave out --ell-factor``."""
+        add = [f"--units {self.units}"] if self.units != declared.units else []
+        add += ["--ell-factor"] if self.ell_factor and not declared.ell_factor else []
+        parts = [f"pass {' '.join(add)}"] if add else []
+        if declared.ell_factor and not self.ell_factor:
+            parts.append("leave out --ell-factor")
+        return " and ".join(parts)
+
     def yaml_fix(self, declared: UnitReading) -> str:
         """The YAML options declaring this reading, e.g. ``units: K2`` and ``ell_factor: true``."""
         fix = [f"`units: {self.units}`"] if self.units != declared.units else []

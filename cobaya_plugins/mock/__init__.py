@@ -15,6 +15,7 @@ Kinds (see :data:`KINDS`):
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -25,6 +26,7 @@ import numpy as np
 
 from cobaya_plugins.fiducial import load_fiducial, load_fiducial_pp
 from cobaya_plugins.mock import highl_ttteee, highl_ttteee_lite, lensing, lowl_tt
+from cobaya_plugins.planck2018 import best_fit_cobaya
 
 #: The CMB kinds (``NAME.clik`` with a ``clik/`` group) and all kinds (plus lensing).
 CMB_KINDS = ("lowl_TT", "highl_TTTEEE", "highl_TTTEEE_lite")
@@ -36,7 +38,65 @@ _WRITERS = {
     "lensing": lensing,
 }
 
-__all__ = ["CMB_KINDS", "KINDS", "default_nuisance", "mock_filename", "write_mock"]
+__all__ = [
+    "CMB_KINDS", "KINDS", "TRUTH_FILE", "MockTruth", "default_nuisance", "describe_truth",
+    "mock_filename", "read_truth", "write_mock",
+]  # fmt: skip
+
+#: The file, at the top of a mock ``.clik`` directory, that records what the mock was drawn from.
+TRUTH_FILE = "mock_truth.yaml"
+
+
+@dataclasses.dataclass(frozen=True)
+class MockTruth:
+    """What a mock file was drawn from (its ``mock_truth.yaml``).
+
+    ``kind``; ``seed``; ``fiducial``: the spectrum the data were drawn around (``"shipped"``,
+    the path of a spectrum file, or ``"dict"`` for spectra given in Python); ``cosmology``: its
+    parameters in Cobaya's names when known (the shipped fiducial: the Planck 2018 best fit),
+    else None; ``nuisance``: the nuisance values of the data, by name in the file's order.
+    """
+
+    kind: str
+    seed: int
+    fiducial: str
+    cosmology: dict[str, float] | None
+    nuisance: dict[str, float]
+
+
+def read_truth(path: str | os.PathLike) -> MockTruth | None:
+    """The truth recorded in a mock ``.clik`` directory, or None for any other file (a real
+    Planck file, or a mock written before the record existed)."""
+    import yaml
+
+    record = Path(path) / TRUTH_FILE
+    if not record.is_file():
+        return None
+    content = yaml.safe_load(record.read_text())
+    return MockTruth(**{f.name: content.get(f.name) for f in dataclasses.fields(MockTruth)})
+
+
+def describe_truth(truth: MockTruth) -> str:
+    """One line: the seed and the spectrum a mock was drawn from (and its cosmology if known)."""
+    if truth.fiducial == "shipped":
+        cosmology = " ".join(f"{k}={v:.6g}" for k, v in (truth.cosmology or {}).items())
+        source = f"the shipped fiducial spectrum (CLASS, Planck 2018 best fit: {cosmology})"
+    elif truth.fiducial == "dict":
+        source = "spectra given in Python"
+    else:
+        source = f"the spectrum file {truth.fiducial}"
+    return f"drawn with seed {truth.seed} around {source}"
+
+
+def _truth_text(truth: MockTruth) -> str:
+    import yaml
+
+    header = (
+        "# What this mock likelihood was drawn from (written by cobaya_plugins.mock): the data\n"
+        "# are the fiducial spectrum (cosmology, when known) and these nuisance values, plus\n"
+        "# a Gaussian draw with this seed. `python -m cobaya_plugins info` shows them.\n"
+    )
+    return header + yaml.safe_dump(dataclasses.asdict(truth), sort_keys=False)
 
 
 def _writer(kind: str):
@@ -99,23 +159,15 @@ def write_mock(
     fiducial: None | str | os.PathLike | Mapping[str, np.ndarray] = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write the mock likelihood ``<outdir>/<kind>.clik`` and return its path.
+    """Write the mock likelihood ``<outdir>/<kind>.clik`` (``kind`` one of :data:`KINDS`;
+    ``outdir`` created if missing) and return its path.
 
-    Parameters
-    ----------
-    kind:
-        One of :data:`KINDS`.
-    outdir:
-        Directory to write into (created if missing).
-    seed:
-        Seed of ``numpy.random.default_rng`` for the simulated data; the same seed gives
-        byte-identical files.
-    fiducial:
-        Spectrum the data are drawn around: ``None`` for the shipped CLASS Planck 2018
-        best fit, a path to a file in CAMB's lensedCls.dat layout (D_ell in muK^2), or a dict
-        like :func:`cobaya_plugins.fiducial.load_fiducial`'s (C_ell in muK^2 from ell = 0).
-    overwrite:
-        Replace an existing ``<kind>.clik``; otherwise an existing one is an error.
+    ``seed``: of ``numpy.random.default_rng`` for the simulated data (the same seed gives
+    byte-identical files). ``fiducial``: the spectrum the data are drawn around: None for the
+    shipped CLASS Planck 2018 best fit, a path to a file in CAMB's lensedCls.dat layout (D_ell in
+    µK²), or a dict like :func:`cobaya_plugins.fiducial.load_fiducial`'s (C_ell in µK² from
+    ell = 0). ``overwrite``: replace an existing ``<kind>.clik`` (otherwise an error). The file
+    records its truth in ``<kind>.clik/mock_truth.yaml`` (see :func:`read_truth`).
     """
     writer = _writer(kind)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
@@ -126,11 +178,20 @@ def write_mock(
             f"{target} already exists; pass overwrite=True to replace it, or choose another outdir."
         )
     cls = _fiducial_cls(fiducial, writer.SPECTRA, writer.LMAX)
+    if fiducial is None:
+        source, cosmology = "shipped", best_fit_cobaya()
+    elif isinstance(fiducial, str | os.PathLike):
+        source, cosmology = str(Path(fiducial).resolve()), None
+    else:
+        source, cosmology = "dict", None
+    nuisance = {name: float(value) for name, value in writer.default_nuisance().items()}
+    truth = MockTruth(kind, int(seed), source, cosmology, nuisance)
     target.parent.mkdir(parents=True, exist_ok=True)
     # write into a temporary sibling, then move it in place: no half-written target
     staging = Path(tempfile.mkdtemp(prefix=f".{kind}-", dir=target.parent))
     try:
         writer.write(staging / target.name, cls, int(seed))
+        (staging / target.name / TRUTH_FILE).write_text(_truth_text(truth))
         if target.exists():
             if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)

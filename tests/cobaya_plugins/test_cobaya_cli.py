@@ -21,8 +21,10 @@ def test_info_prints_type_spectra_and_names_in_order(mock_paths, capsys):
     assert "TT ell 0..2508, EE ell 0..2508, TE ell 0..2508" in out
     assert "47 parameters" in out
     names = open_clik(mock_paths["highl_TTTEEE"]).nuisance_names
-    # the numbered nuisance lines ("    0 A_cib_217"), not the indented data-range lines
-    lines = [line.split() for line in out.splitlines() if re.fullmatch(r"\s+\d+ \S+", line)]
+    # the numbered nuisance lines ("    0 A_cib_217   46.1": a mock shows its true values),
+    # not the indented data-range lines
+    lines = [line.split() for line in out.splitlines()
+             if re.fullmatch(r"\s+\d+ \S+\s+\S+", line)]
     assert [line[1] for line in lines] == list(names)
     check = open_clik(mock_paths["highl_TTTEEE"]).self_check
     assert f"self-check: got {check.got:.6f} expected {check.expected:.6f}" in out

@@ -299,3 +299,22 @@ def test_bad_seed(tmp_path):
 def test_plik_file_is_compact(mock_paths):
     size = sum(p.stat().st_size for p in mock_paths["highl_TTTEEE"].rglob("*") if p.is_file())
     assert size < 10e6  # the 2289^2 inverse covariance alone is 42 MB uncompressed
+
+
+def test_mock_records_its_truth(mock_paths, tmp_path):
+    """Every mock carries what it was drawn from; other files have no truth."""
+    from cobaya_plugins.clik import open_clik
+    from cobaya_plugins.fiducial import FIDUCIAL_FILE
+    from cobaya_plugins.mock import read_truth
+    from cobaya_plugins.planck2018 import BEST_FIT
+
+    truth = read_truth(mock_paths["highl_TTTEEE"])
+    assert (truth.kind, truth.seed, truth.fiducial) == ("highl_TTTEEE", 1, "shipped")
+    assert truth.cosmology["H0"] == BEST_FIT["H0"] and truth.cosmology["h"] == pytest.approx(0.6732)
+    assert truth.nuisance == default_nuisance("highl_TTTEEE")
+    assert list(truth.nuisance) == list(open_clik(mock_paths["highl_TTTEEE"]).nuisance_names)
+    from_file = write_mock("lowl_TT", tmp_path, seed=3, fiducial=FIDUCIAL_FILE)
+    truth = read_truth(from_file)
+    assert truth.fiducial == str(FIDUCIAL_FILE.resolve()) and truth.cosmology is None
+    assert truth.nuisance == {"A_planck": 1.0} and truth.seed == 3
+    assert read_truth(tmp_path) is None

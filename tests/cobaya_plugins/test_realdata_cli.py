@@ -20,7 +20,7 @@ from cobaya_plugins.cli import main
 from cobaya_plugins.clik import open_clik
 from cobaya_plugins.fiducial import FIDUCIAL_FILE, load_fiducial
 from cobaya_plugins.install import MANIFEST, URL_ENV
-from cobaya_plugins.mock import default_nuisance
+from cobaya_plugins.mock import TRUTH_FILE, default_nuisance
 
 BIN = Path(sys.executable).parent
 
@@ -187,17 +187,23 @@ def test_residuals_command(mock_paths, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_residuals_command_plik_fills_best_fit_nuisance(mock_paths, tmp_path, capsys):
-    """plik with only some nuisance values given: the others take the Planck best fit."""
+    """A plik file that is not a mock, with only some nuisance values given: the others take
+    the Planck best fit."""
+    import shutil
+
+    real = tmp_path / "plik.clik"  # the mock without its truth record: as a real file
+    shutil.copytree(mock_paths["highl_TTTEEE"], real)
+    (real / TRUTH_FILE).unlink()
     given = {k: v for k, v in default_nuisance("highl_TTTEEE").items() if k.startswith("ps_")}
     (tmp_path / "n.yaml").write_text(yaml.safe_dump(given))
-    assert main(["residuals", str(mock_paths["highl_TTTEEE"]), "--cls", str(FIDUCIAL_FILE),
+    assert main(["residuals", str(real), "--cls", str(FIDUCIAL_FILE),
                  "--ell-factor", "--nuisance", str(tmp_path / "n.yaml"), "--out",
                  str(tmp_path / "p.png"), "--json", str(tmp_path / "p.json")]) == 0
     assert "43 parameters not in --nuisance take their Planck 2018 best-fit" in \
         capsys.readouterr().out
     result = json.loads((tmp_path / "p.json").read_text())
     values = {**val.best_fit_nuisance(), **given}
-    expected = -2 * open_clik(mock_paths["highl_TTTEEE"]).loglike(load_fiducial(), values)
+    expected = -2 * open_clik(real).loglike(load_fiducial(), values)
     assert result["chi2"]["total"] == pytest.approx(expected, rel=1e-6)
     assert len(result["cross_spectra"]) == 16
     assert np.isclose(sum(result["chi2"][k] for k in ("TT", "TE", "EE", "cross", "frequency")),
@@ -211,3 +217,40 @@ def test_residuals_command_errors(mock_paths, tmp_path, capsys):
     assert main(["residuals", str(mock_paths["highl_TTTEEE_lite"]), "--cls",
                  str(tmp_path / "none.txt"), "--out", str(tmp_path / "x.png")]) == 1
     assert "error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["highl_TTTEEE", "highl_TTTEEE_lite"])
+def test_residuals_of_a_mock_use_its_truth(kind, mock_paths, tmp_path, capsys):
+    """On a mock, the nuisance values default to the ones it was drawn with (and it says so):
+    at the fiducial spectrum chi2 is a draw of a chi2 with n_bins degrees of freedom."""
+    assert main(["residuals", str(mock_paths[kind]), "--cls", "fiducial", "--out",
+                 str(tmp_path / "r.png"), "--json", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    assert "not in --nuisance take the values this mock was drawn with" in out
+    result = json.loads((tmp_path / "r.json").read_text())
+    n = result["n_bins"]["total"]
+    assert n == {"highl_TTTEEE": 2289, "highl_TTTEEE_lite": 613}[kind]
+    assert abs(result["chi2"]["total"] - n) < 4 * np.sqrt(2 * n)  # 4 sigma
+    expected = -2 * open_clik(mock_paths[kind]).loglike(load_fiducial(), default_nuisance(kind))
+    assert result["chi2"]["total"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_residuals_unit_mistake_named_as_flags(mock_paths, tmp_path, capsys):
+    """The shipped file holds D_ell: read as C_ell, the fix is the flag, not a Python keyword."""
+    lite = str(mock_paths["highl_TTTEEE_lite"])
+    assert main(["residuals", lite, "--cls", str(FIDUCIAL_FILE), "--out",
+                 str(tmp_path / "x.png")]) == 1
+    err = capsys.readouterr().err
+    assert "looks like D_ell in muK2; pass --ell-factor." in err and "ell_factor=" not in err
+    assert main(["residuals", lite, "--cls", "fiducial", "--ell-factor", "--out",
+                 str(tmp_path / "x.png")]) == 1
+    assert "leave out --units and --ell-factor" in capsys.readouterr().err
+
+
+def test_info_shows_the_mock_truth(mock_paths, capsys):
+    assert main(["info", str(mock_paths["highl_TTTEEE"])]) == 0
+    out = capsys.readouterr().out
+    assert "with the mock's true values" in out
+    assert "drawn with seed 1 around the shipped fiducial spectrum" in out and "H0=67.32" in out
+    line = next(x for x in out.splitlines() if x.split()[1:2] == ["A_cib_217"])
+    assert float(line.split()[-1]) == default_nuisance("highl_TTTEEE")["A_cib_217"]
