@@ -27,12 +27,14 @@ def triangle_plot(
     params: Sequence[str] | None = None,
     burn_in: float = 0.3,
     markers: Mapping[str, float] | None = None,
+    marker_label: str = "truth",
 ) -> Path:
     """Write a getdist triangle plot (PNG) of the Cobaya chain at ``chain_root``; returns its path.
 
     ``params`` defaults to the sampled parameters that are not Planck nuisance parameters (at
     most 6). ``burn_in`` is the fraction of each chain skipped. ``markers``: values to mark with
-    lines (e.g. the true parameters of mock data), by parameter name; others are ignored.
+    dashed lines (e.g. the true parameters of mock data), by parameter name; others are ignored;
+    the legend names them ``marker_label``.
     Raises ``FileNotFoundError`` when no chain exists with that prefix and ``ValueError`` for
     unknown parameter names.
     """
@@ -60,6 +62,13 @@ def triangle_plot(
     plotter = plots.get_subplot_plotter()
     marked = {p: v for p, v in (markers or {}).items() if p in params}
     plotter.triangle_plot(samples, list(params), filled=True, markers=marked or None)
+    if marked:  # getdist draws the markers without a legend entry: add one in their style
+        from matplotlib.lines import Line2D
+
+        style = plotter.settings
+        line = Line2D([], [], color=style.axis_marker_color, ls=style.axis_marker_ls,
+                      lw=max(style.axis_marker_lw, 1.0))  # fmt: skip
+        plotter.fig.legend([line], [marker_label], loc="upper right", frameon=False)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     plotter.export(str(out))

@@ -33,6 +33,14 @@ def test_mark_truth_passes_the_plotted_true_values_to_getdist(mock_paths, tmp_pa
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(plots.GetDistPlotter, "triangle_plot", spy)
+    legends = []
+    export = plots.GetDistPlotter.export
+
+    def spy_export(self, *args, **kwargs):
+        legends.append([t.get_text() for lg in self.fig.legends for t in lg.get_texts()])
+        return export(self, *args, **kwargs)
+
+    monkeypatch.setattr(plots.GetDistPlotter, "export", spy_export)
     info = {
         "theory": {"fixed": {"external": FixedCls}},
         "likelihood": {"cobaya_plugins.planck.LowlTT": {"clik_file": str(mock_paths["lowl_TT"])}},
@@ -49,6 +57,7 @@ def test_mark_truth_passes_the_plotted_true_values_to_getdist(mock_paths, tmp_pa
     assert main([*args, "--mark-truth"]) == 0
     assert seen["markers"] == {"A_planck": 1.0}  # amp has no true value; others not plotted
     assert out.read_bytes()[:4] == b"\x89PNG"
+    assert legends == [["truth"]]  # the dashed lines are named in a legend
     seen.clear()
     assert main(args) == 0
-    assert seen["markers"] is None
+    assert seen["markers"] is None and legends[-1] == []
