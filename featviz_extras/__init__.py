@@ -34,16 +34,34 @@ SUBMODULES = (
 # top-level name -> the submodule that defines it
 FUNCTIONS = {"load_model": "models", "visualize": "render", "classify": "classification"}
 
+#: Modules that come with the ``featviz`` extra of the package, and how to install them.
+EXTRA_MODULES = ("keras", "tensorflow", "sklearn", "PIL", "tqdm")
+INSTALL_HINT = "pip install 'cobaya-planck-clik[featviz]'"
+
+
+def missing_extra(error: ImportError) -> str | None:
+    """One line saying what to install when ``error`` is a module of the ``featviz`` extra
+    that is not installed (``No module named 'keras'``), else None."""
+    name = (getattr(error, "name", None) or "").split(".")[0]
+    if isinstance(error, ModuleNotFoundError) and name in EXTRA_MODULES:
+        return f"No module named {name!r}: featviz_extras needs its extra: {INSTALL_HINT}"
+    return None
+
 __all__ = list(SUBMODULES) + list(FUNCTIONS)
 
 
 def __getattr__(name: str):
     """Import a submodule, or the submodule of a top-level function, on first access."""
-    if name in SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    if name in FUNCTIONS:
-        return getattr(importlib.import_module(f"{__name__}.{FUNCTIONS[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name not in SUBMODULES and name not in FUNCTIONS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        module = importlib.import_module(f"{__name__}.{FUNCTIONS.get(name, name)}")
+    except ModuleNotFoundError as error:
+        hint = missing_extra(error)
+        if hint is None:
+            raise
+        raise ModuleNotFoundError(hint, name=error.name) from None
+    return getattr(module, name) if name in FUNCTIONS else module
 
 
 def __dir__() -> list[str]:

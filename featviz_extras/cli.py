@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from featviz_extras import images  # no TensorFlow: models and render import it lazily
+from featviz_extras import images, missing_extra  # no TensorFlow: imported lazily
 from featviz_extras.models import MODEL_NAMES as MODEL_CHOICES
 from featviz_extras.render import DEFAULT_STEP_SIZE, METHODS
 
@@ -202,6 +202,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         args.run(args)
+    except ModuleNotFoundError as error:  # the featviz extra is not installed: say what to do
+        hint = missing_extra(error)
+        if hint is None:
+            raise
+        _error(args, hint)
+        return 1
     except WeightsDownloadError as error:
         _error(
             args,
@@ -260,9 +266,9 @@ def run_visualize(args: argparse.Namespace) -> None:
     """``visualize``: render one channel; write --out, and --gif / --plot if given."""
     from featviz_extras import models, plots, render
 
-    for path in (args.out, args.gif, args.plot):  # before the slow work
+    for path in (args.out, args.gif, args.plot):  # before the slow work, as analyze does
         if path is not None:
-            images.output_path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
     if args.gif is not None and args.gif.suffix.lower() != ".gif":
         raise CommandError(f"--gif {args.gif} should end in .gif")
     model = load_model(args)
