@@ -283,9 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--seed", type=int, default=0, help="seed of the random points")
     check.add_argument("--mock-dir", default=None, help="where the mock files are (or go)")
     check.add_argument(
-        "--covmat", default=DEFAULT_COVMAT,
-        help="Cobaya covmat the points are drawn with (default: %(default)s, relative to the "
-        "working directory); 'none': Planck's 68%% errors, uncorrelated",
+        "--covmat", default=str(DEFAULT_COVMAT),
+        help="Cobaya covmat the points are drawn with (default: the shipped proposal covmat of "
+        "the demo chain, cobaya_plugins/data/lcdm_emulator_mock_lite.covmat); 'none': Planck's "
+        "68%% errors, uncorrelated",
     )  # fmt: skip
     check.set_defaults(func=_emulator_check)
     tri.set_defaults(func=_triangle)

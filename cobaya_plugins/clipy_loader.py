@@ -41,6 +41,8 @@ from typing import Any
 
 import numpy as np
 
+from cobaya_plugins.versions import require
+
 #: Private module names of the two copies of clipy, by mode.
 PRIVATE_NAMES = {False: "cobaya_plugins._clipy_numpy", True: "cobaya_plugins._clipy_jax"}
 
@@ -87,6 +89,7 @@ def _import_copy(name: str, jax: bool) -> ModuleType:
     needed = "jax" if jax else "scipy"  # clipy's numpy path needs scipy but does not declare it
     if importlib.util.find_spec(needed) is None:
         raise ImportError(f"{needed} is not installed. {INSTALL_HINT[jax]}")
+    require("clipy-like")  # the adaptations below rely on clipy's internals
     package_dir = Path(next(iter(spec.submodule_search_locations)))
     copy_spec = importlib.util.spec_from_file_location(
         name, package_dir / "__init__.py", submodule_search_locations=[str(package_dir)]

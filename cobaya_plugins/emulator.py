@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cobaya_plugins.versions import require
+
 #: Emulator inputs, in the networks' order (CLASS names).
 INPUTS = ("omega_b", "omega_cdm", "h", "tau_reio", "n_s", "ln10^{10}A_s")
 
@@ -76,6 +78,7 @@ def package_dir() -> Path:
     spec = importlib.util.find_spec("cosmopower_jax")
     if spec is None or not spec.submodule_search_locations:
         raise ImportError(f"cosmopower_jax is not installed. {INSTALL_HINT}")
+    require("cosmopower-jax")  # the networks are read in its pickle layout
     return Path(next(iter(spec.submodule_search_locations)))
 
 

@@ -3,7 +3,7 @@
 ``python -m cobaya_plugins emulator-check [--n 20] [--settings matched planck]`` draws ``n``
 points around the Planck 2018 best fit (point 0 is the best fit itself, the others Gaussian with
 a posterior covariance: a Cobaya covmat file, by default the shipped
-``yaml_examples/lcdm_emulator_mock_lite.covmat``, or without one Planck 2018's 68% errors,
+``cobaya_plugins/data/lcdm_emulator_mock_lite.covmat``, or without one Planck 2018's 68% errors,
 uncorrelated), computes the lensed spectra with the emulator
 (:class:`cobaya_plugins.emulator.CMBEmulator`) and with CLASS (classy) under the named
 :data:`CLASS_SETTINGS`, and reports
@@ -47,8 +47,8 @@ PLANCK_2018_SIGMA = SIGMA
 PP_LMAX = 2000
 
 
-#: The shipped proposal covariance of the demo chain (relative to the repository root).
-DEFAULT_COVMAT = "yaml_examples/lcdm_emulator_mock_lite.covmat"
+#: The shipped proposal covariance of the demo chain (package data).
+DEFAULT_COVMAT = Path(__file__).parent / "data" / "lcdm_emulator_mock_lite.covmat"
 
 
 def read_covmat(path: str | os.PathLike) -> np.ndarray:

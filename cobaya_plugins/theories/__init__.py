@@ -10,9 +10,13 @@
     (``cobaya_plugins.theories.CosmoPower``; needs the optional extra ``emulator``).
 """
 
-from cobaya_plugins.theories.CallableCls import CallableCls
-from cobaya_plugins.theories.CosmoPower import CosmoPower
-from cobaya_plugins.theories.errors import CosmoComputationError
-from cobaya_plugins.theories.ModifiedClassy import ModifiedClassy
+from cobaya_plugins.versions import require
+
+require("cobaya")  # the classes rely on Cobaya's internals: a clear error on another version
+
+from cobaya_plugins.theories.CallableCls import CallableCls  # noqa: E402
+from cobaya_plugins.theories.CosmoPower import CosmoPower  # noqa: E402
+from cobaya_plugins.theories.errors import CosmoComputationError  # noqa: E402
+from cobaya_plugins.theories.ModifiedClassy import ModifiedClassy  # noqa: E402
 
 __all__ = ["CallableCls", "CosmoComputationError", "CosmoPower", "ModifiedClassy"]

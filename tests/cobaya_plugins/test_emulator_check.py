@@ -105,3 +105,22 @@ def test_read_covmat_maps_cobaya_names(tmp_path):
         emulator_check.read_covmat(path)
     with pytest.raises(FileNotFoundError, match="--covmat none"):
         emulator_check.read_covmat(tmp_path / "missing.covmat")
+
+
+def test_default_covmat_is_package_data(tmp_path, monkeypatch):
+    """emulator-check's default covmat ships with the package (setup.cfg's package_data): the
+    command works outside the repository."""
+    import configparser
+    import fnmatch
+    from pathlib import Path
+
+    import cobaya_plugins
+
+    package = Path(cobaya_plugins.__file__).parent
+    relative = emulator_check.DEFAULT_COVMAT.relative_to(package).as_posix()
+    config = configparser.ConfigParser()
+    config.read(package.parent / "setup.cfg")
+    globs = [g.strip() for g in config["options.package_data"]["cobaya_plugins"].split(",")]
+    assert any(fnmatch.fnmatch(relative, g) for g in globs), (relative, globs)
+    monkeypatch.chdir(tmp_path)
+    assert emulator_check.read_covmat(emulator_check.DEFAULT_COVMAT).shape == (6, 6)
