@@ -184,6 +184,7 @@ class CMBEmulator:
         self._networks = {s: _Network(s, root, dtype) for s in self.spectra}
 
     def __call__(self, params: Mapping[str, float | np.ndarray]) -> dict[str, np.ndarray]:
+        """The spectra for ``params`` (see the class docstring for shapes and units)."""
         missing = [p for p in INPUTS if p not in params]
         if missing:
             raise ValueError(f"Missing emulator inputs {missing}; it needs {list(INPUTS)}.")

@@ -40,20 +40,13 @@ _LAYOUT = "5 columns 'ell TT EE BB TE' (D_ell in muK^2, ell = 2, 3, ... consecut
 
 
 def load_fiducial(path: str | Path | None = None, lmax: int | None = None) -> dict[str, np.ndarray]:
-    """Read a fiducial spectrum file and return C_ell in muK^2.
+    """Read a fiducial spectrum file and return C_ell [µK²].
 
-    Parameters
-    ----------
-    path:
-        File in CAMB's lensedCls.dat layout (columns ell TT EE BB TE, D_ell in muK^2, from
-        ell = 2). ``None`` reads the shipped :data:`FIDUCIAL_FILE`.
-    lmax:
-        Highest multipole returned; ``None`` means the file's last multipole.
-
-    Returns
-    -------
-    dict with keys ``"tt", "ee", "bb", "te"``, each an array of shape ``(lmax + 1,)`` holding
-    C_ell [muK^2] indexed by ell from 0 (ell = 0 and 1 are zero).
+    ``path``: a file in CAMB's lensedCls.dat layout (columns ell TT EE BB TE, D_ell in µK², from
+    ell = 2); None reads the shipped :data:`FIDUCIAL_FILE`. ``lmax``: highest multipole returned
+    (None: the file's last one). Returns a dict with keys ``"tt", "ee", "bb", "te"``, each an
+    array of shape ``(lmax + 1,)`` holding C_ell [µK²] indexed by ell from 0 (ell = 0 and 1 are
+    zero).
     """
     path = FIDUCIAL_FILE if path is None else Path(path)
     if not path.is_file():

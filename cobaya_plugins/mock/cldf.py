@@ -106,7 +106,7 @@ class Group:
         return target
 
     def names(self, key: str, names: Sequence[str]) -> Path:
-        """Store a list of names as NUL-separated raw text (``name1\\0name2\\0``)."""
+        r"""Store a list of names as NUL-separated raw text (``name1\0name2\0``)."""
         for name in names:
             if not name or any(c.isspace() or c == "\0" for c in name):
                 raise ValueError(f"cldf name list {key!r}: invalid name {name!r}.")

@@ -83,6 +83,8 @@ class Clik(Likelihood):
         return defaults
 
     def initialize(self):
+        """Check the options, find and open the file (its kind must be one this class reads),
+        report its self-check."""
         self._check_options()
         full = self.resolve_clik_file()
         try:
@@ -223,6 +225,8 @@ class Clik(Likelihood):
         return names + sorted(typo_variants(names))
 
     def initialize_with_params(self):
+        """The parameters Cobaya assigned must be exactly the file's nuisance parameters: a
+        ``LoggedError`` names the missing and unexpected ones ("did you mean")."""
         expected = list(self.clik.nuisance_names)
         given = list(self.input_params)
         missing = [p for p in expected if p not in given]
@@ -293,7 +297,7 @@ class Clik(Likelihood):
             ) from None
 
     def jax_logp(self):
-        """This likelihood as a JAX function ``(products, params) -> logL`` for
+        """The likelihood as a JAX function ``(products, params) -> logL`` for
         :mod:`cobaya_plugins.gradients`.
 
         ``products["Cl"]``: spectra as ``get_Cl(ell_factor=False, units="FIRASmuK2")`` gives

@@ -22,7 +22,7 @@ OUTPUT = Path(__file__).with_name("imagenet_classes.tsv")
 
 
 def read_lemmas(path: Path) -> dict[str, str]:
-    """Map each WordNet id to its first lemma, from ``<wnid>\\t<lemma>, <lemma>, ...`` lines."""
+    r"""Map each WordNet id to its first lemma, from ``<wnid>\t<lemma>, <lemma>, ...`` lines."""
     lemmas = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         wnid, _, names = line.partition("\t")
@@ -43,6 +43,7 @@ def make_table(info_dir: Path) -> list[tuple[int, str, str]]:
 
 
 def main(argv: list[str]) -> int:
+    """Write the class table from the file named in ``argv`` (see the module docstring)."""
     if len(argv) != 1:
         print(__doc__, file=sys.stderr)
         return 2
