@@ -73,10 +73,17 @@ def _print_data_ranges(path: Path) -> None:
 
 
 def _mock(args: argparse.Namespace) -> int:
-    from cobaya_plugins.mock import mock_filename, write_mock
+    from cobaya_plugins.mock import mock_filename, read_truth, write_mock
 
     target = Path(args.outdir) / mock_filename(args.kind)
     if target.exists() and not args.overwrite:
+        truth = read_truth(target)
+        source = "shipped" if args.fiducial is None else str(Path(args.fiducial).resolve())
+        if truth is not None and (truth.kind, truth.seed, truth.fiducial) == (
+            args.kind, args.seed, source
+        ):  # the same mock: writing it again would give the same bytes
+            print(f"{target} is already this mock (seed {args.seed}): nothing to do")
+            return 0
         raise FileExistsError(f"{target} already exists; add --overwrite to replace it.")
     path = write_mock(
         args.kind, args.outdir, seed=args.seed, fiducial=args.fiducial, overwrite=args.overwrite

@@ -45,6 +45,10 @@ def test_mock_writes_a_loadable_file_and_refuses_to_overwrite(tmp_path, capsys):
     assert main(["mock", "lowl_TT", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "already exists; add --overwrite to replace it" in err and "overwrite=True" not in err
+    before = (path / "clik" / "_mdb").stat().st_mtime_ns
+    assert main(["mock", "lowl_TT", str(tmp_path), "--seed", "4"]) == 0  # the same mock again
+    assert "is already this mock (seed 4): nothing to do" in capsys.readouterr().out
+    assert (path / "clik" / "_mdb").stat().st_mtime_ns == before
     assert main(["mock", "lowl_TT", str(tmp_path), "--overwrite", "--seed", "5"]) == 0
 
 
