@@ -74,15 +74,13 @@ def chain_files(tmp_path) -> dict[str, str]:
     return {f.name: f.read_text() for f in sorted((tmp_path / "chains").glob("run.*.txt"))}
 
 
-@pytest.mark.parametrize("cls,speed", [
-    (planck.Clik, 50), (planck.LowlTT, 3000), (planck.HighlTTTEEE, 30),
-    (planck.HighlTTTEEELite, 500), (planck.Lensing, 600),
-    (ModifiedClassy, 0.2),  # classy's, inherited
-])
-def test_every_class_declares_its_speed(cls, speed):
-    """Speeds in evaluations/s, from the classes' defaults YAML. CallableCls declares -1: the
-    speed of a user's function is unknown until Cobaya measures it."""
-    assert cls.get_defaults()["speed"] == speed
+@pytest.mark.parametrize("cls", [planck.Clik, planck.LowlTT, planck.HighlTTTEEE,
+                                 planck.HighlTTTEEELite, planck.Lensing, ModifiedClassy])
+def test_every_class_declares_a_speed(cls):
+    """Cobaya oversamples fast blocks only for components with a known speed (evaluations/s
+    > 0; its default -1 means unknown). CallableCls keeps -1: the speed of a user's function is
+    unknown until Cobaya measures it."""
+    assert cls.get_defaults()["speed"] > 0
     assert CallableCls.get_defaults()["speed"] == -1
 
 

@@ -15,7 +15,7 @@ from cobaya.model import get_model
 
 pytest.importorskip("cosmopower_jax", reason="needs the optional extra 'emulator'")
 
-from cobaya_plugins.emulator import INPUTS, LMAX, TRAINING_BOX, CMBEmulator  # noqa: E402
+from cobaya_plugins.emulator import INPUTS, LMAX, CMBEmulator  # noqa: E402
 from cobaya_plugins.theories import CosmoComputationError  # noqa: E402
 
 REPO = Path(__file__).parents[2]
@@ -262,18 +262,6 @@ def test_stop_at_error_stops_outside_the_box():
     model = model_for(params, {"stop_at_error": True})
     with pytest.raises(CosmoComputationError, match="outside its box"):
         model.logposterior({"H0": 105.0})
-
-
-def test_training_box_is_the_documented_one():
-    """The box of the CosmoPower docs (trained_models/CP_paper/CMB/README.md)."""
-    assert TRAINING_BOX == {
-        "omega_b": (0.005, 0.04),
-        "omega_cdm": (0.001, 0.99),
-        "h": (0.2, 1.0),
-        "tau_reio": (0.01, 0.8),
-        "n_s": (0.7, 1.3),
-        "ln10^{10}A_s": (1.61, 5.0),
-    }
 
 
 # --- the likelihoods with JAX around ------------------------------------------------------------
