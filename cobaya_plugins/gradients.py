@@ -150,8 +150,8 @@ class LogPosterior:
     Attributes: ``sampled_names``, ``bounds`` (shape (d, 2), the priors' bounds, ±inf where
     unbounded), ``likelihood_names`` (Cobaya's order), ``function`` (the pure ``jax.numpy``
     function ``x -> logpost``, for samplers to compose), ``parts_function`` (``x -> (logpost,
-    logprior, loglikes (n_likelihoods,), outputs)``, ``outputs`` a dict of the theories' derived
-    parameters). Raises ``LoggedError`` naming a component that cannot be differentiated.
+    logpriors, loglikes, outputs)``, see :meth:`batch_parts`). Raises ``LoggedError`` naming
+    a component that cannot be differentiated.
     """
 
     def __init__(self, model: Any, ignore_prior: bool = False):
@@ -267,15 +267,20 @@ class LogPosterior:
         return values
 
     def _parts(self, x: Any) -> tuple[Any, Any, Any, dict[str, Any]]:
-        """(logpost, logprior, loglikes per likelihood, theory outputs) at ``x`` (shape (d,))."""
+        """(logpost, logpriors, loglikes, theory outputs) at ``x`` (shape (d,)): ``logpriors``
+        as Cobaya lists them (the 1-d priors, then each external prior), ``loglikes`` in
+        :attr:`likelihood_names` order."""
         import jax.numpy as jnp
 
         values = self._inputs(x)
-        logprior = self._prior_1d(x)
+        logpriors = [self._prior_1d(x)]
         for name, function, arguments in self._external_priors:
-            logprior = logprior + _call_traced(
-                function, {a: values[a] for a in arguments}, f"The prior '{name}'", self.log
+            logpriors.append(
+                _call_traced(
+                    function, {a: values[a] for a in arguments}, f"The prior '{name}'", self.log
+                )
             )
+        logpriors = jnp.stack([jnp.asarray(p, dtype=jnp.float64) for p in logpriors])
         products: dict[str, Any] = {"derived": {}}
         valid = jnp.asarray(True)
         for theory, calculate in self._theories:
@@ -285,14 +290,15 @@ class LogPosterior:
             products.update(out)
         loglikes = jnp.stack(
             [
-                logp(products, {p: values[p] for p in like.input_params})
+                jnp.asarray(logp(products, {p: values[p] for p in like.input_params}))
                 for like, logp in self._likelihoods
             ]
         )
+        logprior = jnp.sum(logpriors)
         total = jnp.sum(loglikes) + (0.0 if self.ignore_prior else logprior)
         finite = jnp.isfinite(logprior) & valid & jnp.all(jnp.isfinite(loglikes))
         logpost = jnp.where(finite, total, -jnp.inf)
-        return logpost, logprior, loglikes, products["derived"]
+        return logpost, logpriors, loglikes, products["derived"]
 
     # --- evaluation -------------------------------------------------------------------------
 
@@ -319,16 +325,53 @@ class LogPosterior:
         values, grads = self._batch_value_and_grad(self._point(xs))
         return np.asarray(values), np.asarray(grads)
 
-    def batch_parts(self, xs: np.ndarray) -> dict[str, np.ndarray]:
-        """At points ``xs`` (n, d): ``logpost`` (n,), ``logprior`` (n,), ``loglikes`` (n,
-        n_likelihoods) and ``outputs`` (dict of (n,) arrays: the theories' derived params)."""
-        logpost, logprior, loglikes, outputs = self._batch_parts(self._point(xs))
+    def batch_parts(self, xs: np.ndarray) -> dict[str, Any]:
+        """At points ``xs`` (n, d): ``logpost`` (n,), ``logpriors`` (n, 1 + n_external_priors),
+        ``loglikes`` (n, n_likelihoods) and ``outputs`` (dict of (n,) arrays: the theories'
+        derived parameters), vectorised."""
+        logpost, logpriors, loglikes, outputs = self._batch_parts(self._point(xs))
         return {
             "logpost": np.asarray(logpost),
-            "logprior": np.asarray(logprior),
+            "logpriors": np.asarray(logpriors),
             "loglikes": np.asarray(loglikes),
             "outputs": {k: np.asarray(v) for k, v in outputs.items()},
         }
+
+    def cobaya_points(self, xs: np.ndarray) -> list[Any]:
+        """Cobaya's ``LogPosterior`` (logpriors, loglikes, derived parameters, in the model's
+        orders) at each point of ``xs`` (n, d), for its sample collections.
+
+        The priors and likelihoods come from one vectorised JAX call; the derived parameters
+        from Cobaya's own parameterization (its ``lambda`` definitions, the chi² sums) on the
+        theories' JAX outputs. When a derived parameter needs an output that no JAX form gives,
+        every point is evaluated by Cobaya's ``model.logposterior`` instead (slower, exact).
+        """
+        from cobaya.model import LogPosterior as CobayaLogPosterior
+
+        xs = self._point(np.atleast_2d(xs))
+        model = self.model
+        parameterization = model.parameterization
+        parts = self.batch_parts(xs)
+        needed = [p for p in parameterization.output_params() if not p.startswith("chi2__")]
+        if any(p not in parts["outputs"] for p in needed):
+            return [model.logposterior(x, cached=False) for x in xs]
+        points = []
+        for k, x in enumerate(xs):
+            loglikes = parts["loglikes"][k]
+            logpriors = parts["logpriors"][k]
+            derived = []
+            if np.all(np.isfinite(logpriors)) and np.all(np.isfinite(loglikes)):
+                parameterization.to_input(x)
+                outputs = {p: float(parts["outputs"][p][k]) for p in needed}
+                for chi2_name, indices in model._chi2_names:  # Cobaya's chi2__<type> sums
+                    outputs[chi2_name] = -2 * float(sum(loglikes[i] for i in indices))
+                derived = list(parameterization.to_derived(outputs).values())
+            points.append(
+                CobayaLogPosterior(
+                    logpriors=list(logpriors), loglikes=list(loglikes), derived=derived
+                )
+            )
+        return points
 
 
 def check_finite_gradient(names: Sequence[str], x: np.ndarray, grad: np.ndarray, log: Any) -> None:

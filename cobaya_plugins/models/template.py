@@ -49,3 +49,16 @@ def scaled(
     sigma_T = np.sqrt(np.sum((2 * ell + 1) * out["tt"]) / (4 * np.pi))
     out["derived"] = {"sigma_T": float(sigma_T)}
     return out
+
+
+def scaled_jax(amplitude=1.0, tilt=0.0, ell_pivot: float = 500.0):
+    """:func:`scaled` written with ``jax.numpy``: differentiable, for ``CallableCls`` with
+    ``jax: true`` (the gradient samplers, docs/gradients.md). Same arguments and output (JAX
+    arrays; ``sigma_T`` a JAX scalar)."""
+    import jax.numpy as jnp
+
+    ell, fiducial = _fiducial()
+    factor = jnp.where(ell >= 2, amplitude * (jnp.maximum(ell, 2.0) / ell_pivot) ** tilt, 0.0)
+    out = {k: jnp.asarray(v) * factor for k, v in fiducial.items()}
+    out["derived"] = {"sigma_T": jnp.sqrt(jnp.sum((2 * ell + 1) * out["tt"]) / (4 * jnp.pi))}
+    return out

@@ -1,0 +1,497 @@
+r"""Hamiltonian Monte Carlo (NUTS) on a Cobaya model's JAX log-posterior, as a Cobaya sampler.
+
+``sampler: {cobaya_plugins.samplers.HMC: {...}}`` in a YAML whose components all have a JAX form
+(:mod:`cobaya_plugins.gradients`). What it does, in order:
+
+1. **The density.** The sampled parameters are mapped to ℝ^d (logit for two-sided prior bounds,
+   log for one-sided: :mod:`cobaya_plugins.samplers.unconstrained`); the sampler moves on
+   ``z``, whose density is the posterior times the Jacobian.
+2. **Start.** L-BFGS finds the maximum of that density (from the YAML's ``ref`` point), and the
+   Hessian there (central differences of the exact gradient) gives a Gaussian approximation:
+   its covariance is the first mass matrix, and the chains start from draws of it. A ``covmat``
+   (Cobaya's format, in the parameters' own units) replaces the Hessian when given.
+3. **Warm-up**, in chunks that print progress: the step size is tuned by dual averaging to the
+   ``target_accept`` acceptance rate; the mass matrix (``mass: dense`` or ``diagonal``) is
+   re-estimated from the pooled draws of all chains at the end of each window (Stan's schedule:
+   a fast window, growing slow windows, a final fast window). Warm-up draws are not kept.
+4. **Sampling** in chunks of ``chunk`` steps, all chains of a process batched in one compiled
+   call (``jax.vmap``): after each chunk the draws are written to the chain files
+   (``<prefix>.1.txt``, ``<prefix>.2.txt``, …, Cobaya's format with derived parameters and
+   ``chi2__`` columns), and a progress line reports draws, acceptance, tree depth, divergences,
+   the smallest bulk ESS and the largest R−1 over all chains (of all MPI processes). It stops when
+   R−1 ≤ ``Rminus1_stop`` and every parameter's bulk ESS ≥ ``min_ess``, or at ``max_draws``.
+
+Chains: ``chains`` per process (default 4), times the number of MPI processes. ``--resume``
+continues from the state saved after the last chunk (``<prefix>.hmc_state.<rank>.npz``).
+Divergent transitions are counted and reported (a few are expected at points outside the
+emulator's box or a likelihood's range, where the density is zero).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from typing import Any
+
+import numpy as np
+from cobaya import mpi
+from cobaya.collection import SampleCollection
+from cobaya.log import LoggedError
+from cobaya.sampler import CovmatSampler
+
+from cobaya_plugins.gradients import LogPosterior, check_finite_gradient
+from cobaya_plugins.jax_compile import AnnouncedJit
+from cobaya_plugins.samplers.convergence import bulk_ess, split_rhat
+from cobaya_plugins.samplers.optimize import covariance, hessian, maximize
+from cobaya_plugins.samplers.unconstrained import Unconstrained
+
+#: Kernels (``kernel:``).
+KERNELS = ("nuts",)
+
+#: Mass matrix forms (``mass:``).
+MASS_FORMS = ("dense", "diagonal")
+
+#: Fractions of the warm-up: first fast window (step size only), last fast window; the slow
+#: windows in between double in length (Stan's window adaptation).
+FAST_START, FAST_END = 0.15, 0.1
+
+
+def warmup_windows(n_steps: int, first_slow: int = 2) -> list[tuple[int, bool]]:
+    """The warm-up schedule: ``(length, update_mass_at_end)`` per window, lengths summing to
+    ``n_steps`` (a fast window, doubling slow windows from ``first_slow``, a fast window), in
+    any unit (the sampler uses chunks)."""
+    start = max(1, int(FAST_START * n_steps))
+    end = max(1, int(FAST_END * n_steps))
+    slow_total = n_steps - start - end
+    windows = [(start, False)]
+    length = first_slow
+    while slow_total > 0:
+        if slow_total < 3 * length:  # the last slow window takes what is left
+            length = slow_total
+        windows.append((length, True))
+        slow_total -= length
+        length *= 2
+    windows.append((end, False))
+    return windows
+
+
+class HMC(CovmatSampler):
+    """No-U-Turn Hamiltonian Monte Carlo with JAX gradients; options in ``HMC.yaml``."""
+
+    kernel: str
+    chains: int
+    warmup: int
+    chunk: int
+    Rminus1_stop: float
+    min_ess: float
+    max_draws: int
+    target_accept: float
+    max_tree_depth: int
+    mass: str
+    covmat: Any
+    covmat_params: Any
+
+    # --- set-up -----------------------------------------------------------------------------
+
+    def initialize(self):
+        """Check the options and build the differentiable posterior (no compiling yet)."""
+        self._check_options()
+        self.posterior = LogPosterior(self.model)
+        self.space = Unconstrained(self.posterior.bounds)
+        self.names = self.posterior.sampled_names
+        self.n_processes = mpi.size()
+        self.first_chain = mpi.rank() * self.chains
+        resuming = bool(self.output) and self.output.is_resuming()
+        self.collections = [
+            SampleCollection(
+                self.model,
+                self.output,
+                name=str(self.first_chain + i + 1),
+                resuming=resuming,
+                sample_type="mcmc",
+            )
+            for i in range(self.chains)
+        ]
+        self.n_divergent = 0
+        self.n_gradients = 0
+        self.converged = False
+        self._checked_against_cobaya = False
+
+    def _check_options(self) -> None:
+        """Option values, with the fix in YAML syntax."""
+        name = self.get_name()
+
+        def bad(option: str, value: Any, want: str) -> LoggedError:
+            return LoggedError(self.log, f"{name}: `{option}: {value}` is not valid: {want}.")
+
+        if self.kernel not in KERNELS:
+            raise bad("kernel", self.kernel, f"use one of {', '.join(KERNELS)}")
+        if self.mass not in MASS_FORMS:
+            raise bad("mass", self.mass, "use `mass: dense` or `mass: diagonal`")
+        for option in ("chains", "warmup", "chunk", "max_draws", "max_tree_depth"):
+            value = getattr(self, option)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise bad(option, value, "it must be a positive integer")
+        if self.chains * mpi.size() < 2:
+            raise bad("chains", self.chains, "R-1 needs at least 2 chains in all (`chains: 4`)")
+        if not 0 < self.target_accept < 1:
+            raise bad("target_accept", self.target_accept, "it must be in (0, 1), e.g. 0.8")
+        if not self.Rminus1_stop > 0:
+            raise bad("Rminus1_stop", self.Rminus1_stop, "it must be positive, e.g. 0.01")
+        if not self.min_ess >= 0:
+            raise bad("min_ess", self.min_ess, "it must be >= 0, e.g. 500")
+
+    # --- the compiled pieces ----------------------------------------------------------------
+
+    def _build(self) -> None:
+        """The log-density of z and the compiled chunk of NUTS steps for all chains."""
+        import blackjax
+        import jax
+        import jax.numpy as jnp
+        from blackjax.adaptation.step_size import dual_averaging_adaptation
+        from blackjax.mcmc.hmc import init as hmc_init
+
+        logdensity = self.space.logdensity(self.posterior.function)
+        self._logdensity = logdensity
+        kernel = blackjax.nuts.build_kernel()
+        da_init, da_update, da_final = dual_averaging_adaptation(self.target_accept)
+        self._da_init, self._da_final = da_init, da_final
+        depth, n_chains, n_steps = self.max_tree_depth, self.chains, self.chunk
+
+        def chunk(states, da_state, key, inverse_mass, step_size, adapt):
+            def one(carry, k):
+                states, da = carry
+                eps = jnp.where(adapt, jnp.exp(da.log_step_size), step_size)
+                keys = jax.random.split(k, n_chains)
+                new, info = jax.vmap(
+                    lambda kk, s: kernel(kk, s, logdensity, eps, inverse_mass, depth)
+                )(keys, states)
+                acceptance = jnp.mean(jnp.nan_to_num(info.acceptance_rate))
+                updated = da_update(da, acceptance)
+                da = jax.tree.map(lambda a, b: jnp.where(adapt, a, b), updated, da)
+                trace = (
+                    new.position,
+                    info.num_integration_steps,
+                    info.is_divergent,
+                    info.acceptance_rate,
+                )
+                return (new, da), trace
+
+            keys = jax.random.split(key, n_steps)
+            (states, da_state), trace = jax.lax.scan(one, (states, da_state), keys)
+            return states, da_state, trace
+
+        d = len(self.names)
+        self._chunk = AnnouncedJit(
+            chunk, f"{n_steps} NUTS steps of {n_chains} chains ({d} parameters)"
+        )
+        self._init_states = AnnouncedJit(
+            jax.vmap(lambda z: hmc_init(z, logdensity)), f"the start of {n_chains} chains"
+        )
+        self._grad_z = jax.jit(jax.vmap(jax.grad(logdensity)))
+        self._value_and_grad_z = AnnouncedJit(
+            jax.value_and_grad(logdensity), "the log-density of z and its gradient"
+        )
+
+    def _run_chunk(self, states, da_state, key, inverse_mass, step_size, adapt):
+        import jax.numpy as jnp
+
+        return self._chunk(
+            states, da_state, key, jnp.asarray(inverse_mass), jnp.asarray(step_size),
+            jnp.asarray(adapt),
+        )  # fmt: skip
+
+    # --- start ------------------------------------------------------------------------------
+
+    @mpi.from_root
+    def _start_point(self) -> tuple[np.ndarray, np.ndarray]:
+        """The maximum of the density of z and a covariance there (Hessian, or ``covmat``)."""
+        x_ref = self.model.prior.reference(random_state=self._rng)
+        z_ref = self.space.to_z(x_ref)
+        proposal_cov, _ = self.initial_proposal_covmat()
+        width_x = np.sqrt(np.diag(proposal_cov))
+        scale = width_x / np.abs(self.space.dx_dz(z_ref))
+
+        def value_and_grad(z):
+            value, grad = self._value_and_grad_z(np.asarray(z))
+            return float(value), np.asarray(grad)
+
+        value, grad = value_and_grad(z_ref)
+        if math.isfinite(value):
+            check_finite_gradient(self.names, x_ref, grad, self.log)
+        start = time.perf_counter()
+        found = maximize(value_and_grad, z_ref, scale)
+        self.log.info(
+            "Maximum of the posterior (in the sampler's unbounded coordinates) found by L-BFGS "
+            "in %d evaluations, %.1f s: log-density %.2f.",
+            found.n_evaluations, time.perf_counter() - start, found.value,
+        )  # fmt: skip
+        if not math.isfinite(found.value):
+            raise LoggedError(
+                self.log,
+                "L-BFGS found no point with a finite posterior from the reference point: check "
+                "the `ref` of the parameters (and that the likelihoods accept it).",
+            )
+        z = found.x
+        if self.covmat is not None:
+            jacobian = self.space.dx_dz(z)
+            cov = proposal_cov / np.outer(jacobian, jacobian)
+            self.log.info("Initial mass matrix from the given covmat.")
+        else:
+            step = 1e-4 * np.sqrt(np.maximum(scale**2, 1e-30))
+            cov, raised = covariance(hessian(lambda zs: self._grad_z(zs), z, step), scale)
+            if raised:
+                self.log.warning(
+                    "The Hessian at the maximum is flat or not negative in %d direction(s): "
+                    "their initial variance is set wide; warm-up will measure them.",
+                    raised,
+                )
+        return z, cov
+
+    # --- run --------------------------------------------------------------------------------
+
+    def run(self):
+        """Start or resume, warm up, then sample until converged (or ``max_draws``)."""
+        import jax
+
+        self._build()
+        state = self._load_state()
+        if state is None:
+            z_start, cov = self._start_point()  # on the main process, shared with all
+            states, step_size, inverse_mass = self._warmup(z_start, cov)
+            key = jax.random.PRNGKey(int(self._rng.integers(2**31)))
+            self._save_state(states.position, step_size, inverse_mass, key)
+        else:
+            positions, step_size, inverse_mass, key = state
+            states = self._init_states(positions)
+            self.mpi_info("Resuming: %d draws per chain so far.", len(self.collections[0]))
+        self._sample(states, step_size, inverse_mass, key)
+
+    def _warmup(self, z_start: np.ndarray, cov: np.ndarray):
+        """Adapt step size and mass matrix in windows, in chunks that print progress."""
+        import jax
+
+        d = len(self.names)
+        chol = np.linalg.cholesky(cov)
+        draws = self._rng.standard_normal((self.chains, d))
+        positions = z_start + 0.5 * draws @ chol.T  # within the Gaussian approximation's core
+        states = self._init_states(positions)
+        inverse_mass = cov if self.mass == "dense" else np.diag(np.diag(cov))
+        step_size = 0.5 * d ** (-0.25)
+        key = jax.random.PRNGKey(int(self._rng.integers(2**31)))
+        da_state = self._da_init(step_size)
+        done, start = 0, time.perf_counter()
+        n_chunks = max(5, round(self.warmup / self.chunk))
+        windows = warmup_windows(n_chunks)
+        self.mpi_info(
+            "Warm-up: %d steps per chain in windows of %s steps (step size by dual averaging "
+            "to an acceptance of %g; %s mass matrix from each slow window's draws).",
+            n_chunks * self.chunk, [w * self.chunk for w, _ in windows], self.target_accept,
+            self.mass,
+        )  # fmt: skip
+        for length, update_mass in windows:
+            window_draws = []
+            for _ in range(length):
+                key, sub = jax.random.split(key)
+                states, da_state, trace = self._run_chunk(
+                    states, da_state, sub, inverse_mass, step_size, True
+                )
+                positions, n_steps, divergent, acceptance = (np.asarray(t) for t in trace)
+                window_draws.append(positions)
+                done += self.chunk
+                self.n_gradients += int(n_steps.sum())
+                self.mpi_info(
+                    "Warm-up %d/%d: step size %.3g, acceptance %.2f, %.1f leapfrog steps per "
+                    "draw, %d divergent; %.0f s.",
+                    done, n_chunks * self.chunk, float(np.exp(da_state.log_step_size)),
+                    float(np.nanmean(acceptance)), float(n_steps.mean()), int(divergent.sum()),
+                    time.perf_counter() - start,
+                )  # fmt: skip
+            step_size = float(self._da_final(da_state))
+            if update_mass:
+                pooled = np.concatenate(window_draws).reshape(-1, d)
+                inverse_mass = self._mass_from(pooled)
+            da_state = self._da_init(step_size)
+        return states, step_size, inverse_mass
+
+    def _mass_from(self, draws: np.ndarray) -> np.ndarray:
+        """Inverse mass matrix from draws (n, d): their covariance, shrunk towards its diagonal
+        as Stan does (weight n/(n+5)), and diagonal for ``mass: diagonal``."""
+        n = len(draws)
+        cov = np.cov(draws, rowvar=False)
+        if self.mass == "diagonal":
+            return np.diag(np.diag(cov) * n / (n + 5) + 1e-3 * 5 / (n + 5))
+        shrunk = cov * n / (n + 5) + np.diag(np.diag(cov)) * 1e-3 * 5 / (n + 5)
+        return 0.5 * (shrunk + shrunk.T)
+
+    def _sample(self, states, step_size: float, inverse_mass: np.ndarray, key) -> None:
+        """Chunks of NUTS steps, written out, until the stop rule holds."""
+        import jax
+
+        da_state = self._da_init(step_size)
+        start = time.perf_counter()
+        depth_sum, depth_count, acceptance_sum = 0.0, 0, 0.0
+        while True:
+            key, sub = jax.random.split(key)
+            states, _, trace = self._run_chunk(
+                states, da_state, sub, inverse_mass, step_size, False
+            )
+            positions, n_steps, divergent, acceptance = (np.asarray(t) for t in trace)
+            self._write(positions)
+            self.n_gradients += int(n_steps.sum())
+            self.n_divergent += int(divergent.sum())
+            depth_sum += float(np.log2(n_steps + 1).sum())
+            depth_count += n_steps.size
+            acceptance_sum += float(np.nansum(acceptance))
+            self._save_state(states.position, step_size, inverse_mass, key)
+            ess, rminus1, draws = self._diagnostics()
+            n_total = draws * self.chains * self.n_processes
+            divergent_total = sum(mpi.allgather(self.n_divergent))
+            self.mpi_info(
+                "Sampling: %d draws per chain, acceptance %.2f, tree depth %.1f, %d divergent "
+                "(%.2f%%), smallest ESS %.0f (%s), R-1 %.4f (%s); %.0f s.",
+                draws, acceptance_sum / depth_count, depth_sum / depth_count, divergent_total,
+                100 * divergent_total / max(n_total, 1), ess.min(), self.names[int(ess.argmin())],
+                rminus1.max(), self.names[int(rminus1.argmax())], time.perf_counter() - start,
+            )  # fmt: skip
+            if rminus1.max() <= self.Rminus1_stop and ess.min() >= self.min_ess:
+                self.converged = True
+                self.mpi_info(
+                    "Converged: every parameter has bulk ESS >= %g and R-1 <= %g (%d draws per "
+                    "chain, %d chains).",
+                    self.min_ess, self.Rminus1_stop, draws, self.chains * self.n_processes,
+                )  # fmt: skip
+                break
+            if draws >= self.max_draws:
+                self.mpi_warning(
+                    "Stopped at max_draws = %d draws per chain without convergence (smallest "
+                    "ESS %.0f, R-1 %.4f): raise `max_draws:` or `--resume` to continue.",
+                    self.max_draws, ess.min(), rminus1.max(),
+                )  # fmt: skip
+                break
+        if divergent_total > 0.01 * n_total:
+            self.mpi_warning(
+                "%.1f%% of the transitions diverged (more than 1%%): the posterior has regions "
+                "the step size cannot follow (or points the emulator/likelihood rejects). Try "
+                "`target_accept: 0.95`.",
+                100 * divergent_total / n_total,
+            )
+        self._write_covmat()
+
+    # --- output -----------------------------------------------------------------------------
+
+    def _write(self, positions: np.ndarray) -> None:
+        """Write a chunk of draws, positions (steps, chains, d) in z, to the chain files."""
+        steps, chains, d = positions.shape
+        x = self.space.to_x(positions.reshape(-1, d))
+        points = self.posterior.cobaya_points(x)
+        if not self._checked_against_cobaya:
+            self._check_against_cobaya(x[0], points[0])
+        for k, (xk, point) in enumerate(zip(x, points, strict=True)):
+            self.collections[k % chains].add(xk, logpost=point)
+        for collection in self.collections:
+            collection.out_update()
+
+    def _check_against_cobaya(self, x: np.ndarray, point: Any) -> None:
+        """Once: the JAX log-posterior at a draw equals Cobaya's own (warns otherwise)."""
+        self._checked_against_cobaya = True
+        cobaya = self.model.logposterior(x, cached=False).logpost
+        if not math.isclose(cobaya, point.logpost, abs_tol=0.01):
+            self.log.warning(
+                "The JAX log-posterior (%.6f) differs from Cobaya's (%.6f) by more than 0.01 at "
+                "%s: the chain samples the JAX one. Expected with `precision: float32` on the "
+                "emulator only to ~1e-3.",
+                point.logpost, cobaya, dict(zip(self.names, x, strict=True)),
+            )  # fmt: skip
+
+    def _diagnostics(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """Bulk ESS and R-1 per parameter over all chains of all processes; draws per chain."""
+        local = [c[self.names].to_numpy(dtype=float) for c in self.collections]
+        draws = min(len(c) for c in local)
+        chains = [c[:draws] for c in local]
+        everything = mpi.allgather(chains)
+        draws = min(len(c) for group in everything for c in group)
+        stacked = np.array([c[:draws] for group in everything for c in group])
+        if draws < 4:
+            return np.zeros(len(self.names)), np.full(len(self.names), np.inf), draws
+        return bulk_ess(stacked), split_rhat(stacked) - 1, draws
+
+    def _write_covmat(self) -> None:
+        """The posterior covariance of the draws of all chains as ``<prefix>.covmat`` (Cobaya's
+        format: a ready proposal for its MH or a covmat for this sampler)."""
+        draws = np.concatenate(
+            [g for group in mpi.allgather([c[self.names].to_numpy(dtype=float)
+                                           for c in self.collections]) for g in group]
+        )  # fmt: skip
+        if self.output and mpi.is_main_process() and len(draws) > len(self.names):
+            header = "# " + " ".join(self.names)
+            path = os.path.join(self.output.folder, self.output.prefix + ".covmat")
+            np.savetxt(path, np.cov(draws, rowvar=False), header=header[2:])
+
+    # --- resume -----------------------------------------------------------------------------
+
+    def _state_path(self) -> str | None:
+        if not self.output:
+            return None
+        return os.path.join(
+            self.output.folder, f"{self.output.prefix}.hmc_state.{mpi.rank() + 1}.npz"
+        )
+
+    def _save_state(self, positions, step_size: float, inverse_mass, key) -> None:
+        """Save what sampling needs to continue (atomically: written, then renamed)."""
+        path = self._state_path()
+        if path is None:
+            return
+        temporary = path + ".tmp.npz"
+        np.savez(
+            temporary,
+            positions=np.asarray(positions),
+            step_size=step_size,
+            inverse_mass=np.asarray(inverse_mass),
+            key=np.asarray(key),
+            n_divergent=self.n_divergent,
+            n_gradients=self.n_gradients,
+        )
+        os.replace(temporary, path)
+
+    def _load_state(self):
+        """The saved sampling state when resuming (None otherwise, or when there is none)."""
+        path = self._state_path()
+        if path is None or not self.output.is_resuming() or not os.path.exists(path):
+            return None
+        import jax.numpy as jnp
+
+        with np.load(path) as saved:
+            if saved["positions"].shape != (self.chains, len(self.names)):
+                raise LoggedError(
+                    self.log,
+                    f"The saved state {path} has {saved['positions'].shape[0]} chains of "
+                    f"{saved['positions'].shape[1]} parameters; this run has `chains: "
+                    f"{self.chains}` and {len(self.names)}. Resume with the same settings, "
+                    "or start over with --force.",
+                )
+            self.n_divergent = int(saved["n_divergent"])
+            self.n_gradients = int(saved["n_gradients"])
+            return (
+                saved["positions"],
+                float(saved["step_size"]),
+                saved["inverse_mass"],
+                jnp.asarray(saved["key"]),
+            )
+
+    @classmethod
+    def output_files_regexps(cls, output, info=None, minimal=False):
+        """Chain files; unless ``minimal``, also the saved states and the covmat."""
+        regexps = [output.collection_regexp(name=None)]
+        if not minimal:
+            regexps += [
+                re.compile(output.prefix_regexp_str + r"hmc_state\.\d+\.npz$"),
+                re.compile(output.prefix_regexp_str + re.escape("covmat") + "$"),
+            ]
+        return [(r, None) for r in regexps]
+
+    def products(self) -> dict:
+        """``{"sample": [SampleCollection per chain of this process], "converged": bool}``."""
+        return {"sample": self.collections, "converged": self.converged}
