@@ -80,7 +80,9 @@ def _mock(args: argparse.Namespace) -> int:
         truth = read_truth(target)
         source = "shipped" if args.fiducial is None else str(Path(args.fiducial).resolve())
         if truth is not None and (truth.kind, truth.seed, truth.fiducial) == (
-            args.kind, args.seed, source
+            args.kind,
+            args.seed,
+            source,
         ):  # the same mock: writing it again would give the same bytes
             print(f"{target} is already this mock (seed {args.seed}): nothing to do")
             return 0
@@ -225,9 +227,7 @@ def _emulator_check(args: argparse.Namespace) -> int:
     from cobaya_plugins.emulator_check import format_report, run_check
 
     covmat = None if args.covmat.lower() == "none" else args.covmat
-    report = run_check(
-        args.n, args.settings, seed=args.seed, mock_dir=args.mock_dir, covmat=covmat
-    )
+    report = run_check(args.n, args.settings, seed=args.seed, mock_dir=args.mock_dir, covmat=covmat)
     print(format_report(report))
     return 0
 
@@ -264,8 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     tri.add_argument("chain_root", help="output prefix of the chain, e.g. chains/mock_demo")
     tri.add_argument("out", help="PNG file to write (directories are created)")
     tri.add_argument(
-        "--params", nargs="+", default=None, help="parameters to plot (default: sampled, "
-        "non-nuisance parameters)"
+        "--params",
+        nargs="+",
+        default=None,
+        help="parameters to plot (default: sampled, non-nuisance parameters)",
     )
     tri.add_argument(
         "--burn-in",
@@ -298,7 +300,56 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_emulator_check)
     tri.set_defaults(func=_triangle)
     _add_real_data_commands(sub)
+    _add_profile_command(sub)
     return parser
+
+
+def _profile(args: argparse.Namespace) -> int:
+    from cobaya.yaml import yaml_load_file
+
+    from cobaya_plugins.profile import parse_values, plot, profile
+
+    values = parse_values(args.values)
+    if not Path(args.yaml).is_file():
+        raise FileNotFoundError(f"YAML file not found: {args.yaml}")
+    info = yaml_load_file(args.yaml)
+    result = profile(info, args.param, values, ignore_prior=args.ignore_prior, seed=args.seed)
+    what = "-2 log(likelihood)" if args.ignore_prior else "-2 log(posterior)"
+    print(f"Profile of {args.param} ({what}; best fit {result.best_chi2:.3f} at "
+          f"{args.param} = {result.best_x[result.names.index(args.param)]:.6g}; "
+          f"{sum(result.evaluations)} evaluations, {result.seconds:.1f} s)")  # fmt: skip
+    print(result.table())
+    for name, level in (("68%", 1.0), ("95%", 4.0)):
+        interval = result.interval(level)
+        if interval is not None:
+            print(f"{name} interval (Δχ² < {level:g}): [{interval[0]:.6g}, {interval[1]:.6g}]")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".txt").write_text(result.table() + "\n", encoding="utf-8")
+    plot(result, out.with_suffix(".png"))
+    print(f"wrote {out.with_suffix('.txt')} and {out.with_suffix('.png')}")
+    return 0
+
+
+def _add_profile_command(sub: argparse._SubParsersAction) -> None:
+    """The ``profile`` sub-command."""
+    prof = sub.add_parser(
+        "profile", help="profile likelihood of one parameter (L-BFGS with JAX gradients)",
+        epilog="Example: python -m cobaya_plugins profile yaml_examples/lcdm_emulator_mock.yaml "
+        "--param H0 --values 64:70:13 --out profiles/H0",
+    )  # fmt: skip
+    prof.add_argument("yaml", help="Cobaya input file (every component with a JAX form: "
+                      "docs/gradients.md); its sampler and output are ignored")  # fmt: skip
+    prof.add_argument("--param", required=True, help="the sampled parameter to profile")
+    prof.add_argument("--values", required=True, help="start:stop:number (ends included), "
+                      "or a list 64,65,66")  # fmt: skip
+    prof.add_argument("--out", default="profile", help="output prefix: PREFIX.txt (the table) "
+                      "and PREFIX.png (Δχ², 1σ/2σ lines); default: %(default)s")  # fmt: skip
+    prof.add_argument("--ignore-prior", action="store_true", help="profile the likelihood "
+                      "(default: the posterior, whose Gaussian nuisance priors are part of "
+                      "Planck's likelihood)")  # fmt: skip
+    prof.add_argument("--seed", type=int, default=0, help="seed of the starting point")
+    prof.set_defaults(func=_profile)
 
 
 def _add_real_data_commands(sub: argparse._SubParsersAction) -> None:
@@ -310,8 +361,12 @@ def _add_real_data_commands(sub: argparse._SubParsersAction) -> None:
     inst.add_argument("product", choices=list(PRODUCTS), help="what to install")
     inst.add_argument("--path", default=None, help="directory to install into (default: "
                       "<Cobaya packages path>/data/planck_2018 if one is set)")  # fmt: skip
-    inst.add_argument("--url", default=None, help=f"download address or local archive "
-                      f"(http(s)://, file://, a path); default: ${URL_ENV} or the PLA")
+    inst.add_argument(
+        "--url",
+        default=None,
+        help=f"download address or local archive "
+        f"(http(s)://, file://, a path); default: ${URL_ENV} or the PLA",
+    )
     inst.add_argument("--force", action="store_true", help="reinstall over a complete install")
     inst.add_argument("--sha256", default=None, help="expected SHA-256 of the archive")
     inst.add_argument("--no-progress", action="store_true", help="no progress bar")

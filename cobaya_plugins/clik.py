@@ -475,6 +475,18 @@ class ClikLikelihood:
             return -math.inf
         return value
 
+    def jax_function(self):
+        """The likelihood as a ``jax.numpy`` function of the call vector (shape
+        (:attr:`vector_size`,) -> logL, traceable and differentiable; JAX backend only), for
+        composing with other JAX code (:mod:`cobaya_plugins.gradients`). No unit check, no
+        -inf mapping: the caller does those."""
+        if self.backend != "jax":
+            raise NotImplementedError(
+                f"A JAX function needs the JAX backend; this likelihood was opened with backend "
+                f"{self.backend!r}. Open it with open_clik({str(self.path)!r}, backend='jax')."
+            )
+        return self._file.lkl.function
+
 
 def open_clik(path: str | os.PathLike, backend: str = "auto") -> ClikLikelihood:
     """Open a ``.clik`` likelihood directory and return a new :class:`ClikLikelihood`.

@@ -28,6 +28,7 @@ from cobaya_plugins.theories.cobaya_cls import record_cl_requests
 from cobaya_plugins.theories.errors import reject_point
 from cobaya_plugins.theories.function_import import import_function, keyword_parameters
 from cobaya_plugins.units import (
+    T_CMB_FIRAS,
     UNITS,
     cl_to_dl_factor,
     cobaya_temperature_factor,
@@ -51,6 +52,7 @@ class CallableCls(Theory):
     ell_factor: bool
     lmax: int | None
     T_cmb: float
+    jax: bool
 
     def initialize(self):
         """Check the options and import the function (errors say which option is wrong)."""
@@ -265,6 +267,59 @@ class CallableCls(Theory):
                     self.log, f"{name} returned derived {p!r} = {derived[p]!r}, not a number."
                 ) from None
         return values
+
+    def jax_calculate(self):
+        """The theory as a JAX function for :mod:`cobaya_plugins.gradients` (``jax: true``).
+
+        The user's function is called with JAX values and must be written with ``jax.numpy``;
+        its output is converted as :meth:`calculate` does, to what ``get_Cl(ell_factor=False,
+        units="FIRASmuK2")`` gives (C_ell in µK² from ell = 0). A point is rejected (valid =
+        False) when a needed spectrum is not finite. Without ``jax: true`` a LoggedError says
+        how to opt in.
+        """
+        import jax.numpy as jnp
+
+        if self.jax is not True:
+            raise LoggedError(
+                self.log,
+                f"{self.get_name()}: the gradient samplers need the function "
+                f"{self._function_name} in JAX. If it is written with jax.numpy (jnp.exp, "
+                "jnp.where, ... and no numpy calls on the parameters), set `jax: true` in the "
+                "theory's YAML block; otherwise use Cobaya's `mcmc` or `minimize`.",
+            )
+        factor = self._to_dimensionless * (T_CMB_FIRAS * 1e6) ** 2
+        needed = dict(self._lmax_needed)
+        name = f"{self.get_name()}: the function {self._function_name}"
+
+        def calculate(params):
+            output = self._function(**params)
+            if not isinstance(output, Mapping):
+                raise LoggedError(
+                    self.log, f"{name} returned a {type(output).__name__}, not a dict."
+                )
+            missing = [s for s in needed if s not in output]
+            if missing:
+                raise LoggedError(self.log, f"{name} returned no {missing}.")
+            ell_min = self._read_ell_min(output, name)
+            cls, valid = {}, jnp.asarray(True)
+            for spectrum, lmax in needed.items():
+                values = jnp.asarray(output[spectrum], dtype=jnp.float64)
+                full = jnp.concatenate([jnp.zeros(ell_min), values])
+                if full.shape[0] < lmax + 1:
+                    raise LoggedError(
+                        self.log,
+                        f"{name} returned {spectrum!r} up to ell = {full.shape[0] - 1}, but a "
+                        f"likelihood needs it up to ell = {lmax}.",
+                    )
+                if self.ell_factor:
+                    full = full * dl_to_cl_factor(full.shape[0] - 1)
+                used = full[2 : lmax + 1] if self.ell_factor else full[: lmax + 1]
+                valid = valid & jnp.all(jnp.isfinite(used))
+                cls[spectrum] = full * factor
+            derived = dict(output.get("derived") or {})
+            return {"Cl": cls, "derived": derived}, valid
+
+        return calculate
 
     def get_Cl(self, ell_factor: bool = False, units: str | float = "FIRASmuK2") -> dict:
         """Lensed CMB spectra of the current point, arrays from ell = 0 (key ``"ell"``: the ells).

@@ -305,20 +305,24 @@ class CosmoPower(Theory):
             raise LoggedError(self.log, f"{self.get_name()}.get_Cl: {excpt}") from None
 
     def jax_calculate(self):
-        """This theory as a JAX function for :mod:`cobaya_plugins.gradients`:
+        """The theory as a JAX function for :mod:`cobaya_plugins.gradients`:
         ``f(params) -> ({"Cl": ..., "derived": ...}, valid)``.
 
         ``params``: the input parameters by name (JAX scalars); ``"Cl"``: the spectra as
         :meth:`get_Cl` gives them for ``units="FIRASmuK2"``, ``ell_factor=False`` (C_ell µK²,
         φφ raw, from ell = 0), the anchor applied; ``"derived"``: ``h``, ``H0``, ``logA``,
         ``A_s``, ``As``; ``valid``: False outside the box (the point is rejected, as here).
-        Starts the emulator (and the anchor's CLASS run) if no point was computed yet.
+        Starts the emulator (and the anchor's CLASS run) if no point was computed yet. The
+        networks run in float64 here whatever ``precision`` says (gradients need a smooth
+        function; with ``precision: float32`` the two paths then differ by ~1e-3 in logL).
         """
         import jax.numpy as jnp
 
         if self._emulator is None:
             self._start_emulator()
         emulator, correction, box = self._emulator, self._correction, self._box
+        if emulator.precision != "float64":  # float32 rounding would make gradients noisy
+            emulator = CMBEmulator(emulator.spectra, "float64")
         inputs = dict(self._inputs)
         factor = {s: 1.0 if s == "pp" else (T_CMB_FIRAS * 1e6) ** 2 for s in SPECTRA}
         wanted = set(self._lmax_needed)
