@@ -93,6 +93,9 @@ class HMC(CovmatSampler):
     covmat: Any
     covmat_params: Any
 
+    #: Options that may change on --resume (the stop rule; the rest must match the run's).
+    _at_resume_prefer_new = ["max_draws", "Rminus1_stop", "min_ess"]
+
     # --- set-up -----------------------------------------------------------------------------
 
     def initialize(self):
