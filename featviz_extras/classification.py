@@ -5,7 +5,10 @@ top classes, and a note when they come from random weights and so mean nothing.
 
 The 1000 ImageNet classes are read from ``data/imagenet_classes.tsv`` (Keras order: WordNet ids
 sorted; names as in Keras, e.g. ``sea_cucumber``), so decoding never needs the internet. See
-``data/SOURCE.md`` for where that table comes from.
+``data/SOURCE.md`` for where that table comes from. The texture models trained here
+(:data:`featviz_extras.models.TEXTURE_MODEL_NAMES`) predict the classes of
+:data:`featviz_extras.textures.CLASSES` instead (:func:`model_classes`); a texture class's id is
+its name.
 """
 
 from collections.abc import Mapping, Sequence
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from featviz_extras import textures
 from featviz_extras.images import ImageLike, load_image
 
 if TYPE_CHECKING:
@@ -25,7 +29,7 @@ CLASS_INDEX_FILE = Path(__file__).with_name("data") / "imagenet_classes.tsv"
 N_CLASSES = 1000
 DEFAULT_MODELS = ("vgg19", "vgg16", "resnet50")
 
-# (wnid, class name, probability)
+# (class id: the wnid of an ImageNet class, the name of a texture class; class name, probability)
 Prediction = tuple[str, str, float]
 
 RANDOM_WEIGHTS_NOTE = (
@@ -63,53 +67,74 @@ def class_index(wnid_or_name: str) -> int:
     return matches[0]
 
 
-def _check_top(top: int) -> None:
-    if isinstance(top, bool) or not isinstance(top, int | np.integer) or not 1 <= top <= N_CLASSES:
-        raise ValueError(f"top must be an integer from 1 to {N_CLASSES}, not {top!r}")
+def model_classes(name: str) -> tuple[tuple[str, str], ...]:
+    """The ``(id, name)`` classes of a named model's outputs, in order: :func:`imagenet_classes`
+    for the ImageNet models, ``(name, name)`` for each of :data:`textures.CLASSES` for the
+    texture models."""
+    from featviz_extras import models
+
+    if name not in models.MODEL_NAMES:
+        raise ValueError(
+            f"unknown model name {name!r}: it selects the preprocessing and the classes, so use "
+            f"one of {models.MODEL_NAMES}"
+        )
+    if name in models.TEXTURE_MODEL_NAMES:
+        return tuple((label, label) for label in textures.CLASSES)
+    return imagenet_classes()
 
 
-def decode(probs: np.ndarray, top: int = 5) -> list[Prediction] | list[list[Prediction]]:
-    """The ``top`` most probable classes of model outputs over the 1000 ImageNet classes.
+def _check_top(top: int, count: int = N_CLASSES) -> None:
+    if isinstance(top, bool) or not isinstance(top, int | np.integer) or not 1 <= top <= count:
+        raise ValueError(f"top must be an integer from 1 to {count}, not {top!r}")
 
-    ``probs`` of shape ``(1000,)`` gives ``[(wnid, name, probability), ...]``, highest first;
-    shape ``(N, 1000)`` gives one such list per row.
+
+def decode(
+    probs: np.ndarray, top: int = 5, classes: Sequence[tuple[str, str]] | None = None
+) -> list[Prediction] | list[list[Prediction]]:
+    """The ``top`` most probable classes of model outputs.
+
+    ``probs`` of shape ``(K,)`` gives ``[(id, name, probability), ...]``, highest first; shape
+    ``(N, K)`` gives one such list per row. ``classes``: the K ``(id, name)`` pairs of the
+    outputs (e.g. :func:`model_classes`); default: the 1000 ImageNet classes.
     """
     probs = np.asarray(probs)
-    if probs.ndim not in (1, 2) or probs.shape[-1] != N_CLASSES:
+    if classes is None:
+        classes = imagenet_classes()
+        expected = "the output of a model with its ImageNet classifier (include_top=True)"
+    else:
+        expected = f"one probability per class of {len(classes)}"
+    count = len(classes)
+    if probs.ndim not in (1, 2) or probs.shape[-1] != count:
         raise ValueError(
-            f"probs has shape {probs.shape}; expected ({N_CLASSES},) or (N, {N_CLASSES}), "
-            "the output of a model with its ImageNet classifier (include_top=True)"
+            f"probs has shape {probs.shape}; expected ({count},) or (N, {count}), {expected}"
         )
     if not np.all(np.isfinite(probs)):
         raise ValueError("probs contains NaN or infinite values")
-    _check_top(top)
+    _check_top(top, count)
     if probs.ndim == 2:
-        return [decode(row, top) for row in probs]
-    classes = imagenet_classes()
+        return [decode(row, top, classes) for row in probs]
     best = np.argsort(-probs, kind="stable")[:top]
     return [(classes[i][0], classes[i][1], float(probs[i])) for i in best]
 
 
 def predict(name: str, model: "keras.Model", image: np.ndarray) -> np.ndarray:
-    """Class probabilities ``(1000,)`` of one model for one RGB image ``(H, W, 3)`` in [0, 255].
+    """Class probabilities ``(K,)`` of one model for one RGB image ``(H, W, 3)`` in [0, 255]
+    (K = 1000 for the ImageNet models, one per :func:`model_classes` in general).
 
-    ``name`` (one of :data:`featviz_extras.models.MODEL_NAMES`) selects the preprocessing; the
-    image is resized (bilinear) to the model's input size (its fixed input, else
-    ``models.input_size(name)``).
+    ``name`` (one of :data:`featviz_extras.models.MODEL_NAMES`) selects the preprocessing and
+    the classes; the image is resized (bilinear) to the model's input size (its fixed input,
+    else ``models.input_size(name)``).
     """
     from featviz_extras import models
 
-    if name not in models.MODEL_NAMES:
-        raise ValueError(
-            f"unknown model name {name!r}: it selects the preprocessing, so use one of "
-            f"{models.MODEL_NAMES}"
-        )
+    count = len(model_classes(name))  # an unknown name fails here
     size = models.fixed_input_size(model) or models.input_size(name)
     batch = models.preprocess(name, load_image(image, size)[np.newaxis])
     probs = np.asarray(model(batch, training=False), dtype=np.float64)
-    if probs.shape != (1, N_CLASSES):
+    if probs.shape != (1, count):
+        kind = "ImageNet" if count == N_CLASSES else "texture"
         raise ValueError(
-            f"model {name!r} outputs shape {probs.shape[1:]}; expected {N_CLASSES} ImageNet class "
+            f"model {name!r} outputs shape {probs.shape[1:]}; expected {count} {kind} class "
             "probabilities (load it with include_top=True)"
         )
     probs = probs[0]
@@ -125,8 +150,8 @@ def predict(name: str, model: "keras.Model", image: np.ndarray) -> np.ndarray:
 class Classification:
     """Top predictions of several models for one image.
 
-    :param predictions: ``{model name: [(wnid, class name, probability), ...]}``, highest
-        probability first.
+    :param predictions: ``{model name: [(class id, class name, probability), ...]}``, highest
+        probability first (the id is an ImageNet wnid, or a texture class's name).
     :param random_weights: the models were loaded with random weights (``weights=None``), so
         the predictions are meaningless; :attr:`note` says so.
     """
@@ -185,11 +210,12 @@ def classify(
         :func:`featviz_extras.render.visualize`); resized to each model's input size.
     :param models: model names from :data:`featviz_extras.models.MODEL_NAMES`, loaded one at a
         time with ``weights``; or a mapping ``{name: keras.Model}`` of already-loaded models
-        (``weights`` is then not used; the name selects the preprocessing).
+        (``weights`` is then not used; the name selects the preprocessing and the classes).
     :param weights: ``"imagenet"``, None (random weights: the result carries a note that the
         predictions are meaningless) or a local weights file, for every model given by name.
-    :return: a :class:`Classification`; ``result[name]`` is ``[(wnid, class name,
-        probability), ...]``, highest probability first.
+    :return: a :class:`Classification`; ``result[name]`` is ``[(class id, class name,
+        probability), ...]``, highest probability first. ``top`` may not exceed the number of
+        classes of any model.
     """
     from featviz_extras import models as model_zoo
 
@@ -197,17 +223,19 @@ def classify(
         raise TypeError(f"models must be a list of names or a dict, not the string {models!r}")
     if len(models) == 0:
         raise ValueError(f"no models given; use names from {model_zoo.MODEL_NAMES}")
-    _check_top(top)
+    for name in models:  # unknown names and a top above a model's classes fail before loading
+        _check_top(top, len(model_classes(name)))
     image = load_image(image)
     if isinstance(models, Mapping):
         return Classification(
-            {name: decode(predict(name, model, image), top) for name, model in models.items()}
+            {
+                name: decode(predict(name, model, image), top, model_classes(name))
+                for name, model in models.items()
+            }
         )
-    for name in models:
-        model_zoo.input_size(name)  # unknown names fail before any model is loaded
     results = {}
     for name in models:
         model = model_zoo.load_model(name, weights=weights, include_top=True)
-        results[name] = decode(predict(name, model, image), top)
+        results[name] = decode(predict(name, model, image), top, model_classes(name))
         del model  # one large model in memory at a time
     return Classification(results, random_weights=weights is None)

@@ -1,4 +1,9 @@
-"""Keras ImageNet models: loading, weights, input sizes, preprocessing, cutting at a layer.
+"""Keras models by name: loading, weights, input sizes, preprocessing, cutting at a layer.
+
+Two kinds of named models share this interface: the Keras ImageNet applications
+(:data:`IMAGENET_MODEL_NAMES`, 1000 ImageNet classes) and the small texture CNNs trained here
+(:data:`TEXTURE_MODEL_NAMES`, the classes of :data:`featviz_extras.textures.CLASSES`; see
+:mod:`featviz_extras.trained`). Both load with :func:`load_model` ``(name, weights=PATH)``.
 
 Input sizes: :func:`input_size` is a named architecture's native size (224, 299);
 :func:`fixed_input_size` is what a built model accepts (None: any size). Every module asks
@@ -21,10 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from featviz_extras import trained
+
 if TYPE_CHECKING:
     import keras
 
-MODEL_NAMES = ("vgg19", "vgg16", "resnet50", "inception_v3")
+IMAGENET_MODEL_NAMES = ("vgg19", "vgg16", "resnet50", "inception_v3")
+TEXTURE_MODEL_NAMES = trained.ARCHITECTURES
+MODEL_NAMES = IMAGENET_MODEL_NAMES + TEXTURE_MODEL_NAMES
 
 # name -> (keras.applications module, constructor name, input size in pixels)
 _APPLICATIONS = {
@@ -39,13 +48,13 @@ _LAYER_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _check_name(name: str) -> str:
-    if name not in _APPLICATIONS:
+    if name not in MODEL_NAMES:
         raise ValueError(f"unknown model name {name!r}; valid names are {', '.join(MODEL_NAMES)}")
     return name
 
 
 def _application(name: str) -> Any:
-    """The keras.applications submodule for a model name (has the constructor and
+    """The keras.applications submodule for an ImageNet model name (has the constructor and
     ``preprocess_input``)."""
     module = _APPLICATIONS[_check_name(name)][0]
     import keras
@@ -53,14 +62,24 @@ def _application(name: str) -> Any:
     return getattr(keras.applications, module)
 
 
+def _preprocess_input(name: str) -> Callable:
+    """A named model's ``preprocess_input`` (from [0, 255] RGB to its input)."""
+    if _check_name(name) in TEXTURE_MODEL_NAMES:
+        return trained.preprocess_input
+    return _application(name).preprocess_input
+
+
 def _constructor(name: str) -> Callable[..., keras.Model]:
     return getattr(_application(name), _APPLICATIONS[name][1])
 
 
 def input_size(name: str) -> int:
-    """Native square input size in pixels of a named model (224, or 299 for inception_v3): the
-    size it was trained at, and the fixed input size of the model built with its head."""
-    return _APPLICATIONS[_check_name(name)][2]
+    """Native square input size in pixels of a named model (224, or 299 for inception_v3, 64
+    for the texture models): the size it was trained at, and for the ImageNet models the fixed
+    input size of the model built with its head (the texture models take any size)."""
+    if _check_name(name) in TEXTURE_MODEL_NAMES:
+        return trained.INPUT_SIZE
+    return _APPLICATIONS[name][2]
 
 
 def fixed_input_size(model: keras.Model) -> int | None:
@@ -92,14 +111,18 @@ class WeightsDownloadError(RuntimeError):
 def load_model(
     name: str, weights: str | os.PathLike | None = "imagenet", include_top: bool = True
 ) -> keras.Model:
-    """Build a Keras ImageNet application model.
+    """Build a named model: a Keras ImageNet application or a texture model.
 
     :param name: one of :data:`MODEL_NAMES`.
-    :param weights: ``"imagenet"`` (downloaded by Keras, needs internet the first time),
-        ``None`` (random initialisation; seed it with ``keras.utils.set_random_seed``), or
-        the path of a local weights file (``.h5``, ``.weights.h5`` or ``.keras``).
-    :param include_top: keep the classifier head. With the head the input is fixed to
-        :func:`input_size` pixels; without it any image size is accepted.
+    :param weights: ``"imagenet"`` (downloaded by Keras, needs internet the first time; not
+        for the texture models), ``None`` (random initialisation; seed it with
+        ``keras.utils.set_random_seed``), or the path of a local weights file (``.h5``,
+        ``.weights.h5`` or ``.keras``; for a texture model, e.g. the file of
+        :func:`featviz_extras.trained.trained_model_path`).
+    :param include_top: keep the classifier head. With the head the input of an ImageNet
+        model is fixed to :func:`input_size` pixels; without it any image size is accepted.
+        A texture model takes any size either way; without its head it ends at its late
+        layer (:data:`featviz_extras.trained.FEATURE_LAYERS`).
     :return: the ``keras.Model``; its input takes images already passed through
         :func:`preprocess` (shape (N, H, W, 3)). A failed download of the ImageNet weights
         raises :class:`WeightsDownloadError`.
@@ -118,6 +141,8 @@ def load_model(
         raise ValueError(
             f"weights must be 'imagenet', None or the path of a local weights file, not {weights!r}"
         )
+    if name in TEXTURE_MODEL_NAMES:
+        return _texture_model(name, weights, include_top)
     constructor = _constructor(name)
     if weights != "imagenet":
         return constructor(weights=weights, include_top=include_top)
@@ -125,6 +150,24 @@ def load_model(
         return constructor(weights="imagenet", include_top=include_top)
     except Exception as excpt:  # Keras raises a bare Exception on URL failures
         raise WeightsDownloadError(name, excpt) from excpt
+
+
+def _texture_model(name: str, weights: str | None, include_top: bool) -> keras.Model:
+    import keras
+
+    if weights == "imagenet":
+        raise ValueError(
+            f"{name} is a texture model trained here: it has no ImageNet weights; pass "
+            f"weights=<its .keras file> (featviz_extras.trained.trained_model_path({name!r})) "
+            "or weights=None"
+        )
+    model = trained.build(name)
+    if weights is not None:
+        model.load_weights(weights)
+    if include_top:
+        return model
+    features = model.get_layer(trained.FEATURE_LAYERS[name]).output
+    return keras.Model(model_input(model), features, name=name)
 
 
 def load_model_for_layer(
@@ -152,7 +195,7 @@ def preprocess(name: str, images: np.ndarray) -> np.ndarray:
     if images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"images must have shape (N, H, W, 3), got {images.shape}")
     # Keras's preprocess_input works in place on float32 arrays: always hand it a copy
-    return np.asarray(_application(name).preprocess_input(np.array(images, dtype=np.float32)))
+    return np.asarray(_preprocess_input(name)(np.array(images, dtype=np.float32)), dtype=np.float32)
 
 
 @functools.cache
@@ -164,7 +207,7 @@ def preprocessor(name: str) -> Callable:
     passed as ``preprocess=`` to the render functions (it is differentiable). The same
     callable is returned for the same name, so compiled render steps are reused.
     """
-    preprocess_input = _application(name).preprocess_input
+    preprocess_input = _preprocess_input(name)
 
     def unit_to_model_input(images):
         return preprocess_input((images + 1.0) * 127.5)

@@ -7,9 +7,12 @@ from featviz_extras import models
 
 
 def test_names_and_input_sizes():
-    assert models.MODEL_NAMES == ("vgg19", "vgg16", "resnet50", "inception_v3")
-    assert [models.input_size(name) for name in models.MODEL_NAMES] == [224, 224, 224, 299]
-    with pytest.raises(ValueError, match="vgg19, vgg16, resnet50, inception_v3"):
+    assert models.IMAGENET_MODEL_NAMES == ("vgg19", "vgg16", "resnet50", "inception_v3")
+    assert models.TEXTURE_MODEL_NAMES == ("texture_vgg", "texture_resnet", "texture_mobilenet")
+    assert models.MODEL_NAMES == models.IMAGENET_MODEL_NAMES + models.TEXTURE_MODEL_NAMES
+    sizes = [models.input_size(name) for name in models.MODEL_NAMES]
+    assert sizes == [224, 224, 224, 299, 64, 64, 64]
+    with pytest.raises(ValueError, match="vgg19, vgg16, resnet50, inception_v3, texture_vgg"):
         models.input_size("alexnet")
     with pytest.raises(ValueError, match="unknown model name 'alexnet'.*vgg19"):
         models.load_model("alexnet", weights=None)
@@ -63,7 +66,6 @@ def test_preprocess_by_hand_and_input_untouched():
         models.preprocess("vgg19", images[0])
 
 
-@pytest.mark.slow
 def test_preprocessor_maps_unit_images_like_preprocess():
     import tensorflow as tf
 
@@ -87,7 +89,6 @@ def vgg19():
     return models.load_model("vgg19", weights=None, include_top=False)
 
 
-@pytest.mark.slow
 def test_layer_model_and_channels(vgg19):
     cut = models.layer_model(vgg19, "block3_conv2")
     assert cut is models.layer_model(vgg19, "block3_conv2")
@@ -153,7 +154,6 @@ def test_load_model_for_layer_adds_the_head_only_for_head_layers():
         models.load_model_for_layer("resnet50", "block9", weights=None)
 
 
-@pytest.mark.slow
 def test_fixed_input_size_of_non_square_models_is_refused():
     import keras
 
