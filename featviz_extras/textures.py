@@ -7,7 +7,8 @@ Eight classes (:data:`CLASSES`, in this fixed order; a label is an index into it
   featviz_extras): degrees counter-clockwise from the horizontal axis, pointing right, with y
   pointing *up* (as the image is displayed), modulo 180. ``stripes_0`` has horizontal bars (the
   brightness varies along y, down the rows), ``stripes_90`` vertical bars (the brightness varies
-  along x, across the columns), ``stripes_45`` bars like ``/``, ``stripes_135`` bars like ``\\``.
+  along x, across the columns), ``stripes_45`` bars like a slash ``/``, ``stripes_135`` bars
+  like a backslash.
 * ``checkerboard``: an axis-aligned checkerboard (squares of equal side along x and y);
 * ``dots``: small round dots at random positions;
 * ``rings``: concentric rings around a random centre;

@@ -50,6 +50,8 @@ def test_regularization_fade_schedule():
     for bad in (0.0, 1.5):
         with pytest.raises(ValueError, match="fade must be None or a fraction in"):
             render.Regularization(fade=bad)
+    with pytest.raises(ValueError, match="start_std must be >= 0, got -0.1"):
+        render.Regularization(start_std=-0.1)
 
 
 # ---- models used below -----------------------------------------------------------------
@@ -170,7 +172,6 @@ def _well_conditioned_cnn():
     return model
 
 
-@pytest.mark.slow
 def test_seed_method_is_the_published_classic_loop():
     """20 steps at 32x32 against the loop written from the published formula (no epsilon):
     <= 1e-5 in float and <= 1 uint8 level (the recipe truncates, the package rounds)."""
@@ -226,7 +227,6 @@ def _dead_channel_cnn():
     return model
 
 
-@pytest.mark.slow
 def test_dead_channel_leaves_the_image_unchanged_with_a_warning():
     model = _dead_channel_cnn()
     start = param.noise_images(2, 16, 16, seed=0)
@@ -238,6 +238,50 @@ def test_dead_channel_leaves_the_image_unchanged_with_a_warning():
     np.testing.assert_array_equal(images[1], start[1])  # the dead channel's image
     assert np.abs(images[0].astype(int) - start[0]).mean() > 5  # the live one moved
     assert np.all(np.isfinite(images.astype(float)))
+
+
+@pytest.mark.slow
+def test_dead_channel_in_the_regularized_loop_warns_too():
+    """Without a start image the regularized loop starts from random Fourier parameters; the
+    dead channel's image gets no gradient at all, so it stays the start image (the render with
+    0 steps), and the warning says so; the live channel's image moves."""
+    model = _dead_channel_cnn()
+    kwargs = dict(size=16, seed=0, method="regularized", output="float")
+    with pytest.warns(
+        render.ZeroGradientWarning,
+        match=r"exactly zero, so the objective gave the image no direction at those steps.*"
+        r"channel \[1\] of conv1 \(image 1: 5 of 5 steps\)",
+    ):
+        images = render.visualize_batch(model, "conv1", [0, 1], steps=5, **kwargs)
+    starts = render.visualize_batch(model, "conv1", [0, 1], steps=0, **kwargs)
+    np.testing.assert_array_equal(images[1], starts[1])
+    assert np.abs(images[0] - starts[0]).mean() > 0.01
+
+
+@pytest.mark.slow
+def test_regularized_start_spread_follows_start_std(small_cnn):
+    """The start image is the sigmoid of a linear map of the parameters: for small
+    parameters its spread around grey grows in proportion to start_std."""
+    spreads = {}
+    for start_std in (0.01, 0.2):
+        image = render.visualize(
+            small_cnn,
+            "conv2",
+            0,
+            steps=0,
+            size=64,
+            seed=1,
+            method="regularized",
+            output="float",
+            regularization=render.Regularization(start_std=start_std),
+        )
+        spreads[start_std] = float(image.std())
+    assert spreads[0.2] / spreads[0.01] == pytest.approx(20, rel=0.1)
+    assert render.Regularization().start_std == 0.2
+    default = render.visualize(
+        small_cnn, "conv2", 0, steps=0, size=64, seed=1, method="regularized"
+    )
+    assert 5 < default.std() < 30  # uint8 levels: a start with some contrast, not flat grey
 
 
 @pytest.mark.slow
@@ -302,7 +346,6 @@ def test_regularized_method_is_smooth_and_keeps_activation(vgg19):
     assert param.unit_to_uint8(image).std() > 20
 
 
-@pytest.mark.slow
 def test_regularized_is_reproducible_and_supports_start(small_cnn):
     kwargs = dict(steps=15, size=48, method="regularized")
     first = render.visualize(small_cnn, "conv2", 1, seed=3, **kwargs)
@@ -316,7 +359,6 @@ def test_regularized_is_reproducible_and_supports_start(small_cnn):
     assert np.abs(again.astype(int) - start).max() <= 1
 
 
-@pytest.mark.slow
 def test_total_variation_penalty_smooths_the_image(small_cnn):
     def variation(image):
         image = image.astype(float)
@@ -333,7 +375,6 @@ def test_total_variation_penalty_smooths_the_image(small_cnn):
 # ---- batch mode ------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_batch_equals_sequential_seed_renders(small_cnn):
     channels = [0, 3, 5]
     starts = param.noise_images(3, 40, 40, seed=7)
@@ -351,7 +392,6 @@ def test_batch_equals_sequential_seed_renders(small_cnn):
     np.testing.assert_array_equal(seeded, param.unit_to_uint8(batch))
 
 
-@pytest.mark.slow
 def test_batch_regularized_each_image_maximizes_its_channel(small_cnn):
     from featviz_extras import models
 
@@ -376,7 +416,6 @@ def test_batch_regularized_each_image_maximizes_its_channel(small_cnn):
 # ---- objectives through visualize ------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_neuron_layer_and_class_logit_objectives(small_cnn):
     from featviz_extras import models, objectives
 
@@ -430,7 +469,6 @@ def test_neuron_layer_and_class_logit_objectives(small_cnn):
     assert np.argmax(logits) == 3
 
 
-@pytest.mark.slow
 def test_preprocess_callable_is_applied(small_cnn):
     from featviz_extras import models
 
@@ -448,7 +486,6 @@ def test_preprocess_callable_is_applied(small_cnn):
 # ---- history, caching ------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_history_frames_and_activation(small_cnn):
     image, history = render.visualize(
         small_cnn, "conv2", 0, steps=25, size=32, seed=5, return_history=True, frame_every=10
@@ -474,7 +511,6 @@ def test_history_frames_and_activation(small_cnn):
     assert history.activation[-1] > history.activation[0]
 
 
-@pytest.mark.slow
 def test_settings_value_and_keywords_combine(small_cnn):
     settings = render.Settings(steps=3, size=32, seed=1, return_history=True)
     image, history = render.visualize(small_cnn, "conv2", 0, settings)
@@ -488,7 +524,6 @@ def test_settings_value_and_keywords_combine(small_cnn):
     )
 
 
-@pytest.mark.slow
 def test_compiled_steps_are_reused_across_channels_and_calls():
     model = _small_cnn(seed=1)
     render.visualize(model, "conv2", 0, steps=2, size=32, seed=0)
@@ -503,7 +538,6 @@ def test_compiled_steps_are_reused_across_channels_and_calls():
 # ---- errors ----------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_bad_arguments_raise_clear_errors(small_cnn):
     import keras
 

@@ -80,7 +80,8 @@ def _neighbour_correlation(image, down, right):
 def test_angle_convention_without_fft():
     """Counter-clockwise from the horizontal axis with y up: along the bars the brightness
     stays the same. stripes_0: along a row; stripes_90: down a column; stripes_45 ('/'): one
-    up and one to the right (row - 1, column + 1); stripes_135 ('\\'): one down and one right."""
+    up and one to the right (row - 1, column + 1); stripes_135 (a backslash): one down and
+    one right."""
     along = {
         "stripes_0": (0, 1),
         "stripes_90": (1, 0),
