@@ -5,8 +5,10 @@ Maximize one channel by gradient ascent (:mod:`~featviz_extras.render`, from
 :mod:`~featviz_extras.transform`), ask several ImageNet models what the result shows
 (:mod:`~featviz_extras.classification`), and study where it sits among real images in the
 layer's activation space (:mod:`~featviz_extras.analysis`, :mod:`~featviz_extras.plots`);
-images are read and written by :mod:`~featviz_extras.images`. Command line:
-``python -m featviz_extras --help``.
+images are read and written by :mod:`~featviz_extras.images`. Small CNNs trained here on
+procedural textures of known meaning (:mod:`~featviz_extras.textures`,
+:mod:`~featviz_extras.trained`) let the whole experiment be checked offline
+(:mod:`~featviz_extras.experiment`). Command line: ``python -m featviz_extras --help``.
 
 The three usual entry points are at the top level: ``featviz_extras.load_model``
 (:func:`models.load_model`), ``featviz_extras.visualize`` (:func:`render.visualize`) and
@@ -28,6 +30,9 @@ SUBMODULES = (
     "classification",
     "analysis",
     "plots",
+    "textures",
+    "trained",
+    "experiment",
     "cli",
 )
 
@@ -46,6 +51,7 @@ def missing_extra(error: ImportError) -> str | None:
     if isinstance(error, ModuleNotFoundError) and name in EXTRA_MODULES:
         return f"No module named {name!r}: featviz_extras needs its extra: {INSTALL_HINT}"
     return None
+
 
 __all__ = list(SUBMODULES) + list(FUNCTIONS)
 

@@ -1,11 +1,13 @@
-"""Command line: ``python -m featviz_extras visualize | classify | analyze``.
+"""Command line: ``python -m featviz_extras visualize | classify | analyze | trained-demo``.
 
 ``visualize`` maximizes one channel and writes the image (and optionally a GIF of the ascent
 and a figure with the objective per step); ``classify`` asks several ImageNet models what an
 image shows; ``analyze`` places an image among real images in a layer's activation space and
 writes plots, a JSON summary and a CSV of distances. ``--weights`` is ``imagenet`` (downloaded
 by Keras: needs the internet once), ``none`` (random weights: runs offline, for testing) or the
-path of a local weights file. Errors are reported in one line, with exit status 1.
+path of a local weights file. ``trained-demo`` runs the whole experiment on small texture CNNs
+trained here (:mod:`featviz_extras.experiment`). Errors are reported in one line, with exit
+status 1.
 """
 
 import argparse
@@ -15,7 +17,8 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from featviz_extras import images, missing_extra  # no TensorFlow: imported lazily
+# no TensorFlow here: models, render and experiment import it lazily
+from featviz_extras import experiment, images, missing_extra, trained
 from featviz_extras.models import MODEL_NAMES as MODEL_CHOICES
 from featviz_extras.render import DEFAULT_STEP_SIZE, METHODS
 
@@ -92,6 +95,19 @@ def _add_model_arguments(parser: argparse.ArgumentParser, layer_default: str | N
     )
 
 
+def model_triple(text: str) -> list[str]:
+    """argparse type: three different comma-separated texture model names (A,B,C)."""
+    from featviz_extras.models import TEXTURE_MODEL_NAMES
+
+    names = [name.strip() for name in text.split(",")]
+    if len(names) != 3 or len(set(names)) != 3 or not set(names) <= set(TEXTURE_MODEL_NAMES):
+        raise argparse.ArgumentTypeError(
+            f"expected three different texture models A,B,C from {','.join(TEXTURE_MODEL_NAMES)}, "
+            f"got {text!r}"
+        )
+    return names
+
+
 def _add_weights_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--weights",
@@ -104,7 +120,7 @@ def _add_weights_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the three subcommands."""
+    """The argument parser of the four subcommands."""
     parser = argparse.ArgumentParser(
         prog=PROGRAM,
         description="See what a channel of a Keras ImageNet CNN means: visualize it by gradient "
@@ -191,6 +207,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     analyze.add_argument("--perplexity", type=float, help="t-SNE perplexity (default: automatic)")
     analyze.set_defaults(run=run_analyze)
+
+    demo = commands.add_parser(
+        "trained-demo",
+        help="the whole experiment on small texture CNNs trained here (offline, minutes)",
+        description="Train (once, then cached) three small CNNs on procedural textures of known "
+        "meaning; visualize model A's class logits and most class-selective late channels with "
+        "both methods; have models B and C classify each visualization; place them among real "
+        "textures in A's activation space. Writes DIR/summary.json, DIR/overview.png, "
+        "DIR/tsne.png and DIR/images/*.png.",
+    )
+    demo.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    demo.add_argument(
+        "--cache",
+        type=Path,
+        metavar="DIR",
+        help=f"folder of the trained models (default: ${trained.CACHE_ENV}, else "
+        "~/.cache/featviz_extras)",
+    )
+    demo.add_argument(
+        "--models",
+        type=model_triple,
+        default=list(experiment.DEFAULT_MODELS),
+        metavar="A,B,C",
+        help=f"default: {','.join(experiment.DEFAULT_MODELS)}",
+    )
+    demo.add_argument(
+        "--steps",
+        type=non_negative_int,
+        default=experiment.DEFAULT_STEPS,
+        help=f"gradient-ascent steps of both methods (default: {experiment.DEFAULT_STEPS})",
+    )
+    demo.add_argument(
+        "--seed", type=non_negative_int, default=0, help="seed of the renders (default: 0)"
+    )
+    demo.set_defaults(run=run_trained_demo)
     return parser
 
 
@@ -238,6 +289,7 @@ def _error(args: argparse.Namespace, message: str) -> None:
 def load_model(args: argparse.Namespace) -> "keras.Model":
     """The model of ``--model`` that has ``--layer`` (random weights seeded by ``--seed``);
     checks ``--channel``."""
+    check_texture_weights([args.model], args.weights)  # before the slow imports
     import keras
 
     from featviz_extras import models
@@ -246,6 +298,19 @@ def load_model(args: argparse.Namespace) -> "keras.Model":
     model = models.load_model_for_layer(args.model, args.layer, args.weights)
     models.check_channel(model, args.layer, args.channel)
     return model
+
+
+def check_texture_weights(names: list[str], weights: str | None) -> None:
+    """Texture models have no ImageNet weights: say which ``--weights`` to pass instead."""
+    from featviz_extras import models
+
+    textured = [name for name in names if name in models.TEXTURE_MODEL_NAMES]
+    if textured and weights == "imagenet":
+        raise CommandError(
+            f"{textured[0]} is a texture model trained here and has no ImageNet weights; pass "
+            f"--weights PATH, its .keras file ({textured[0]}-*.keras in {trained.cache_dir()}, "
+            f"written by `{PROGRAM} trained-demo`), or --weights none"
+        )
 
 
 def image_size(args: argparse.Namespace, model: "keras.Model") -> int:
@@ -315,6 +380,7 @@ def run_classify(args: argparse.Namespace) -> None:
 
     if args.json is not None:
         images.output_path(args.json)
+    check_texture_weights(args.models, args.weights)
     result = classify(args.image, models=args.models, top=args.top, weights=args.weights)
     print(result.table())
     if result.random_weights:
@@ -372,3 +438,24 @@ def run_analyze(args: argparse.Namespace) -> None:
     for label, summary in list(closest.items())[:5]:
         print(f"  {label:<20} {summary['mean']:.4g}")
     print("wrote " + ", ".join(str(path) for path in written))
+
+
+def run_trained_demo(args: argparse.Namespace) -> None:
+    """``trained-demo``: run :func:`featviz_extras.experiment.trained_demo`; print the quality
+    numbers and what was written."""
+    from featviz_extras import experiment
+
+    if args.out.exists() and not args.out.is_dir():
+        raise CommandError(f"--out {args.out} is a file; give a folder (created if needed)")
+    summary = experiment.trained_demo(
+        args.out, models=args.models, cache=args.cache, steps=args.steps, seed=args.seed
+    )
+    for message in summary["warnings"]:
+        print(f"{PROGRAM} trained-demo: warning: {message}", file=sys.stderr)
+    print(experiment.format_quality(summary["quality"]))
+    seconds = summary["seconds"]
+    print(
+        f"{seconds['total']:.0f} s in all ({seconds['models']:.0f} s to train or load the models)"
+    )
+    written = ["summary.json", *summary["figures"].values(), "images/"]
+    print("wrote " + ", ".join(str(args.out / name) for name in written))

@@ -195,3 +195,108 @@ def _class_colours(n: int) -> list[tuple[float, float, float, float]]:
         palette = colormaps["tab10" if n <= 10 else "tab20"]
         return [palette(i) for i in range(n)]
     return [colormaps["turbo"](x) for x in np.linspace(0, 1, n)]
+
+
+def plot_image_grid(
+    images: Sequence[Sequence[np.ndarray]],
+    path: str | Path,
+    row_labels: Sequence[str],
+    column_labels: Sequence[str],
+    captions: Sequence[Sequence[str]] | None = None,
+    title: str | None = None,
+    cell_inches: float = 1.9,
+) -> Path:
+    """A table of images: ``images[row][column]``, each RGB ``(H, W, 3)`` in [0, 255] (drawn
+    pixel for pixel, no smoothing), with a label per row (left) and per column (top) and, if
+    given, a caption of one or more lines under each image (``captions[row][column]``)."""
+    path = output_path(path)
+    rows, columns = len(images), len(column_labels)
+    if rows == 0 or len(row_labels) != rows or any(len(row) != columns for row in images):
+        raise ValueError(
+            f"images must be {len(row_labels)} rows of {columns} images, one per row and "
+            "column label"
+        )
+    if captions is not None and (
+        len(captions) != rows or any(len(row) != columns for row in captions)
+    ):
+        raise ValueError(f"captions must be {rows} rows of {columns} strings, like images")
+    lines = max((text.count("\n") + 1 for row in captions or [] for text in row), default=0)
+    caption_inches = 0.16 * lines
+    figure = _figure(cell_inches * columns + 1.2, (cell_inches + caption_inches) * rows + 0.6)
+    grid = figure.subplots(rows, columns, squeeze=False)
+    for row in range(rows):
+        for column in range(columns):
+            axes = grid[row][column]
+            axes.imshow(to_uint8(images[row][column]), interpolation="nearest")
+            axes.set_xticks([])
+            axes.set_yticks([])
+            if captions is not None:
+                axes.set_xlabel(captions[row][column], fontsize="x-small", loc="left")
+            if row == 0:
+                axes.set_title(column_labels[column], fontsize="small")
+            if column == 0:
+                axes.set_ylabel(row_labels[row], fontsize="small")
+    return _save(figure, path, title)
+
+
+def plot_embedding(
+    embedding: np.ndarray,
+    labels: Sequence[str],
+    path: str | Path,
+    kinds: Sequence[str | None] | None = None,
+    title: str | None = None,
+) -> Path:
+    """Scatter of a 2-D embedding ``(N, 2)`` (e.g. t-SNE of activation vectors), each point
+    coloured by its label (legend up to 20 labels). Points whose ``kinds[i]`` is not None (e.g.
+    visualizations among real images) are drawn large, black-edged, with one marker per kind
+    (legend per kind)."""
+    from matplotlib.lines import Line2D
+
+    path = output_path(path)
+    embedding = np.asarray(embedding, dtype=np.float64)
+    labels = np.asarray(labels)
+    kinds = [None] * len(labels) if kinds is None else list(kinds)
+    if embedding.shape != (len(labels), 2) or len(kinds) != len(labels):
+        raise ValueError(
+            f"embedding has shape {embedding.shape}; expected ({len(labels)}, 2), one row per "
+            f"label, and as many kinds ({len(kinds)} given)"
+        )
+    classes = list(dict.fromkeys(labels.tolist()))
+    colours = dict(zip(classes, _class_colours(len(classes)), strict=True))
+    plain = np.array([kind is None for kind in kinds])
+    figure = _figure(8, 6.5)
+    axes = figure.add_subplot()
+    for label in classes:
+        points = embedding[plain & (labels == label)]
+        axes.scatter(points[:, 0], points[:, 1], s=12, color=colours[label], alpha=0.6)
+    markers = dict(zip(dict.fromkeys(k for k in kinds if k is not None), "*XPDsv^<>", strict=False))
+    for index in np.flatnonzero(~plain):
+        axes.scatter(
+            *embedding[index],
+            s=160,
+            marker=markers[kinds[index]],
+            color=colours[labels[index]],
+            edgecolor="black",
+            linewidth=0.8,
+            zorder=3,
+        )
+    handles = [Line2D([], [], linestyle="", marker="o", color=colours[c], label=c) for c in classes]
+    handles = handles if len(classes) <= 20 else []
+    handles += [
+        Line2D(
+            [],
+            [],
+            linestyle="",
+            marker=marker,
+            color="white",
+            markeredgecolor="black",
+            markersize=10,
+            label=kind,
+        )
+        for kind, marker in markers.items()
+    ]
+    if handles:
+        axes.legend(handles=handles, fontsize="small", loc="best")
+    axes.set_xlabel("t-SNE 1")
+    axes.set_ylabel("t-SNE 2")
+    return _save(figure, path, title, axes)

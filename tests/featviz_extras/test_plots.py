@@ -80,3 +80,51 @@ def test_plot_tsne_many_classes(tmp_path):
     embedding = np.random.default_rng(3).normal(0, 1, (61, 2))
     pixels = read_png(plots.plot_tsne(embedding, labels, tmp_path / "many.png"))
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 30  # many distinct class colours
+
+
+def test_plot_image_grid_draws_each_image_pixel_for_pixel(tmp_path):
+    grey = np.full((8, 8, 3), 128, np.uint8)
+    red = np.broadcast_to(RED, (8, 8, 3)).astype(np.uint8)
+    images = [[grey, grey, grey], [grey, grey, red]]
+    captions = [["a", "b", "c"], ["d", "e", "f\nsecond line"]]
+    path = plots.plot_image_grid(
+        images,
+        tmp_path / "grid.png",
+        ["row 1", "row 2"],
+        ["x", "y", "z"],
+        captions,
+        title="grid",
+        cell_inches=1.0,
+    )
+    pixels = read_png(path)
+    # 3 columns of 1 inch + 1.2 for the row labels; 2 rows of 1 inch + 2 caption lines + 0.6
+    width, height = 3 * 1.0 + 1.2, 2 * (1.0 + 2 * 0.16) + 0.6
+    assert pixels.shape == (int(height * plots.FIGURE_DPI), int(width * plots.FIGURE_DPI), 3)
+    # one of six cells is red: a filled red square of about an inch, with sharp edges
+    rows, columns = np.nonzero(np.all(np.abs(pixels - RED) <= 2, axis=-1))
+    side = rows.max() - rows.min() + 1
+    assert 0.7 * plots.FIGURE_DPI < side < 1.2 * plots.FIGURE_DPI
+    assert columns.max() - columns.min() + 1 == side and len(rows) == side**2
+    assert rows.min() > pixels.shape[0] / 2 and columns.min() > 2 * pixels.shape[1] / 3
+    for bad, message in [
+        (dict(images=[[grey, grey]], row_labels=["r"]), "1 rows of 3 images"),
+        (dict(images=images, row_labels=["r"]), "1 rows of 3 images"),
+        (dict(images=images, row_labels=["r", "s"], captions=[["a"]]), "captions must be 2 rows"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            plots.plot_image_grid(path=tmp_path / "bad.png", column_labels=["x", "y", "z"], **bad)
+
+
+def test_plot_embedding_marks_the_kinds(tmp_path):
+    rng = np.random.default_rng(4)
+    embedding = rng.normal(0, 1, (24, 2))
+    labels = ["a"] * 10 + ["b"] * 10 + ["a", "a", "b", "b"]
+    plain = read_png(plots.plot_embedding(embedding, labels, tmp_path / "plain.png"))
+    kinds = [None] * 20 + ["logit", "channel", "logit", "channel"]
+    marked = read_png(plots.plot_embedding(embedding, labels, tmp_path / "marked.png", kinds))
+    assert marked.shape == plain.shape == (int(6.5 * plots.FIGURE_DPI), 8 * plots.FIGURE_DPI, 3)
+    black = np.array([0, 0, 0])
+    # four large black-edged markers, and two legend entries for the kinds
+    assert count_colour(marked, black, 40) > count_colour(plain, black, 40) + 200
+    with pytest.raises(ValueError, match=r"expected \(24, 2\), one row per label"):
+        plots.plot_embedding(embedding[:20], labels, tmp_path / "bad.png")
