@@ -20,8 +20,6 @@ from cobaya_plugins import planck
 from cobaya_plugins.theories.CallableCls import CallableCls
 from cobaya_plugins.theories.ModifiedClassy import ModifiedClassy
 
-pytestmark = pytest.mark.slow
-
 HERE = Path(__file__).parent
 BIN = Path(sys.executable).parent
 LITE = "cobaya_plugins.planck.HighlTTTEEELite"
@@ -104,6 +102,7 @@ def test_nuisance_oversampled_with_declared_speeds(mock_paths):
     assert like.timer.n >= 10 * theory.timer.n, (like.timer.n, theory.timer.n)
 
 
+@pytest.mark.slow
 def test_mpi_two_chains_and_convergence_check(mock_paths, tmp_path):
     # Stopped by convergence only: with MPI, max_samples can hang Cobaya 3.6.2 (docs/cluster.md)
     info = lite_info(mock_paths, Rminus1_stop=0.3, Rminus1_cl_stop=0.5)
@@ -117,6 +116,7 @@ def test_mpi_two_chains_and_convergence_check(mock_paths, tmp_path):
     assert "Convergence of means: R-1 =" in out and "The run has converged!" in out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("processes", [1, 2], ids=["single", "mpi"])
 def test_resume_after_sigkill_keeps_every_sample(processes, mock_paths, tmp_path):
     # No learning checkpoint in the killed run: Cobaya 3.6.2 rewrites chains/run.covmat in place

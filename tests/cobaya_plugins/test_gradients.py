@@ -183,6 +183,7 @@ def test_callable_without_jax_option_says_how(mock_paths):
         LogPosterior(get_model(callable_info(mock_paths)))
 
 
+@pytest.mark.slow
 def test_likelihood_backend_without_gradients_is_named(mock_paths):
     info = callable_info(mock_paths, jax=True)
     info["likelihood"]["cobaya_plugins.planck.HighlTTTEEELite"]["backend"] = "clipy"

@@ -24,7 +24,8 @@ from cobaya_plugins.fiducial import load_fiducial, load_fiducial_pp  # noqa: E40
 from cobaya_plugins.mock import CMB_KINDS, KINDS, default_nuisance  # noqa: E402
 from cobaya_plugins.vector import CMB_SPECTRA, LENSING_SPECTRA, CallVector  # noqa: E402
 
-pytestmark = pytest.mark.slow
+# `slow` (> ~5 s): the tests that compile plik or every mock (the module fixtures, the gradient of
+# each kind); the others take about a second.
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +73,7 @@ def test_private_copies_run_each_mode_and_leave_public_clipy_alone():
     assert os.environ.get("CLIPY_NOJAX") == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_jax_equals_numpy_clipy(kind, jax_cliks, numpy_cliks):
     jax_lkl, ref = jax_cliks[kind], numpy_cliks[kind]
@@ -86,6 +88,7 @@ def test_jax_equals_numpy_clipy(kind, jax_cliks, numpy_cliks):
         assert jax_lkl(vector) == pytest.approx(expected, rel=1e-10)
 
 
+@pytest.mark.slow
 def test_batch_equals_single_calls(jax_cliks):
     lkl = jax_cliks["highl_TTTEEE_lite"]
     layout = layout_of(lkl)
@@ -103,6 +106,7 @@ def model_rq(lkl, vector):
     return np.asarray(lkl._internal.get_model_rq(cls, nuis | lkl._default))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["numpy", "jax"])
 def test_totcalP_scales_polarisation_as_clik(backend, mock_paths, jax_cliks, numpy_cliks):
     """clik (src/plik/smica.c, comp_totcalP_update): TP blocks / A_pol, PP blocks / A_pol²."""
@@ -135,6 +139,7 @@ def central_difference(f, x0: float, step: float) -> float:
     return (f(x0 + step) - f(x0 - step)) / (2 * step)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("units,ell_factor", [("muK2", False), ("dimensionless", True)])
 def test_gradient_matches_finite_differences(kind, units, ell_factor, mock_paths):
@@ -185,6 +190,7 @@ def test_gradient_needs_the_jax_backend(mock_paths):
         lkl.loglike_and_grad(load_fiducial(), {"A_planck": 1.0})
 
 
+@pytest.mark.slow
 def test_nan_spectra_give_minus_inf_and_nan_gradients(mock_paths):
     lkl = open_clik(mock_paths["highl_TTTEEE_lite"], "jax")
     cls = load_fiducial()
@@ -195,6 +201,7 @@ def test_nan_spectra_give_minus_inf_and_nan_gradients(mock_paths):
     assert np.all(np.isnan(dcls["tt"][: lkl.lmax["tt"] + 1])) and np.isnan(dnuis["A_planck"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", CMB_KINDS)
 def test_cobaya_class_with_backend_jax(kind, mock_paths):
     name = {"lowl_TT": "LowlTT", "highl_TTTEEE": "HighlTTTEEE",

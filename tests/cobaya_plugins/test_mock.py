@@ -123,7 +123,8 @@ def test_chi2_at_fiducial_is_realistic(kind, loaded, fiducial):
     assert abs(-2 * loglike - n) < 6 * np.sqrt(2 * n)
 
 
-@pytest.mark.parametrize("kind", CMB_KINDS)  # lensing: test_lensing.py
+@pytest.mark.parametrize("kind", [  # lensing: test_lensing.py; plik: two writes of ~3 s, slow
+    pytest.param(k, marks=pytest.mark.slow) if k == "highl_TTTEEE" else k for k in CMB_KINDS])
 def test_same_seed_identical_files_other_seed_other_data(kind, mock_paths, tmp_path):
     first = file_bytes(mock_paths[kind])
     again = file_bytes(write_mock(kind, tmp_path / "same", seed=1))

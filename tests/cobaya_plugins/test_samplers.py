@@ -98,6 +98,7 @@ def ar1_chains(rho: float, m: int, n: int, seed: int) -> np.ndarray:
     return x
 
 
+@pytest.mark.slow
 def test_ess_and_rhat_against_blackjax_and_the_ar1_formula():
     import blackjax
     import jax.numpy as jnp

@@ -380,6 +380,7 @@ def test_request_it_cannot_provide():
 # --- the YAML example through cobaya-run ------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cobaya_run_of_the_callable_example(mock_paths, tmp_path, cobaya_run):
     example = yaml.safe_load((REPO / "yaml_examples" / "callable_template_mock.yaml").read_text())
     for name, options in example["likelihood"].items():

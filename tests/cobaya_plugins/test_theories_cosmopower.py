@@ -95,7 +95,6 @@ def test_emulator_inputs_and_spectra_checked():
         CMBEmulator(["tt"])({"omega_b": 0.02})
 
 
-@pytest.mark.slow
 def test_no_jax_imported_by_the_theory():
     """Importing and running the theory leaves JAX unimported (clipy's numpy path untouched)."""
     code = (
@@ -357,7 +356,6 @@ def test_emulator_matches_class_at_the_fiducial():
 # --- chains -----------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_short_chain(mock_paths, tmp_path):
     """A short cobaya-run MCMC of the six LCDM parameters on the mock lowl TT + plik_lite."""
     from cobaya.run import run
@@ -526,6 +524,7 @@ EXAMPLE_KINDS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["lcdm_emulator_mock_lite", "lcdm_emulator_mock"])
 def test_yaml_examples_build_and_fit_the_truth(name, mock_paths):
     """Each emulator example builds; at the mock's true values its posterior is finite and the

@@ -187,7 +187,6 @@ def test_activation_vectors_are_channel_means(tmp_path):
     np.testing.assert_allclose(from_files, 10.0 * np.arange(3)[:, None] * np.ones(3), atol=1e-3)
 
 
-@pytest.mark.slow
 def test_activation_vectors_with_named_preprocessing():
     images = np.random.default_rng(3).uniform(0, 255, (2, 8, 8, 3))
     model = identity_conv_model()
@@ -197,7 +196,6 @@ def test_activation_vectors_with_named_preprocessing():
     np.testing.assert_allclose(vectors, expected, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.slow
 def test_activation_vectors_errors():
     images = np.zeros((2, 8, 8, 3))
     with pytest.raises(ValueError, match="accepts any input size; pass size="):
@@ -228,7 +226,6 @@ def colour_tree(root):
     return root
 
 
-@pytest.mark.slow
 def test_analyze_places_the_target_and_writes_its_tables(tmp_path):
     """The identity 1x1 conv makes the activation vectors the images' mean colours, so every
     number can be checked against NumPy on the pixels."""

@@ -132,7 +132,6 @@ def softmax(x):
     return e / e.sum()
 
 
-@pytest.mark.slow
 def test_classify_preloaded_models_planted_outputs():
     bias = np.zeros(1000)
     bias[[329, 0, 1]] = [6.0, 5.0, 4.0]
@@ -150,7 +149,6 @@ def test_classify_preloaded_models_planted_outputs():
         np.testing.assert_allclose([p for _, _, p in predictions], expected[[329, 0, 1]], rtol=1e-5)
 
 
-@pytest.mark.slow
 def test_classify_uses_each_models_preprocessing_and_size(tmp_path):
     """A constant 20x20 image, resized to the model's 12x12: the pooled input is the colour
     after each model's preprocessing, written out by hand."""
@@ -178,7 +176,6 @@ def test_classify_uses_each_models_preprocessing_and_size(tmp_path):
     assert not result.random_weights and result.note is None
 
 
-@pytest.mark.slow
 def test_classify_by_name_with_random_weights_says_they_are_meaningless():
     import keras
 
@@ -203,7 +200,6 @@ def test_classify_by_name_with_random_weights_says_they_are_meaningless():
     assert "meaningless" in result.to_json()["note"]
 
 
-@pytest.mark.slow
 def test_classify_errors():
     image = np.zeros((16, 16, 3))
     with pytest.raises(TypeError, match="not the string 'vgg19'"):

@@ -124,7 +124,6 @@ def test_analyze_bad_perplexity_is_named_as_a_flag_before_loading_a_model(capsys
 # -- slow: end to end with TensorFlow -----------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_visualize_end_to_end_matches_the_api(capsys, tmp_path):
     import keras
 
@@ -179,7 +178,6 @@ def test_visualize_end_to_end_matches_the_api(capsys, tmp_path):
     assert f"mean activation {start:.4g} -> {end:.4g} after 4 steps (seed)" in stdout
 
 
-@pytest.mark.slow
 def test_classify_end_to_end_says_random_weights_are_meaningless(capsys, tmp_path):
     from featviz_extras import classification
 
@@ -284,7 +282,6 @@ def test_analyze_end_to_end_finds_the_planted_class(capsys, tmp_path):
     assert "closest classes to the target" in stdout and stdout.splitlines()[1].split()[0] == "n02"
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -327,7 +324,6 @@ def test_visualize_errors_are_one_line(capsys, tmp_path, extra, message):
     assert not (tmp_path / "o.png").exists()
 
 
-@pytest.mark.slow
 def test_imagenet_weights_offline_fail_cleanly(capsys, monkeypatch, tmp_path):
     """Without internet, Keras cannot fetch the weights: one clear line, exit status 1."""
     from keras.src.utils import file_utils
@@ -347,7 +343,6 @@ def test_imagenet_weights_offline_fail_cleanly(capsys, monkeypatch, tmp_path):
     assert len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.slow
 def test_visualize_prints_a_zero_gradient_warning_as_one_line(capsys, monkeypatch, tmp_path):
     import warnings
 

@@ -33,7 +33,6 @@ def test_objective_constructors_and_validation():
     assert objectives.channel("conv", np.int64(2)).target == (2,)
 
 
-@pytest.mark.slow
 def test_evaluate_by_hand():
     import tensorflow as tf
 
@@ -56,7 +55,6 @@ def test_evaluate_by_hand():
         objectives.evaluate("channel", logits, tf.constant([[0], [2]])).numpy(), [0.5, -1.0])
 
 
-@pytest.mark.slow
 def test_total_variation_by_hand():
     import tensorflow as tf
 
@@ -86,7 +84,6 @@ def _classifier(last: str):
     return keras.Model(inputs, outputs), kernel, bias
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("last", ["dense_softmax", "softmax_layer", "activation_layer",
                                   "linear"])
 def test_logits_model_removes_the_softmax(last):
@@ -100,7 +97,6 @@ def test_logits_model_removes_the_softmax(last):
         np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 
-@pytest.mark.slow
 def test_output_model_and_validate():
     import keras
 

@@ -64,7 +64,6 @@ def test_fourier_scale_decreases_with_frequency():
     np.testing.assert_allclose(scale[0, 16], 0.25 * 32 / 16, rtol=1e-6)
 
 
-@pytest.mark.slow
 def test_fourier_single_coefficient_is_a_plane_wave():
     height, width = 32, 48
     fourier = param.FourierImage(height, width, decay=1.0, amplitude=0.25, decorrelate=False)
@@ -82,7 +81,6 @@ def test_fourier_single_coefficient_is_a_plane_wave():
     np.testing.assert_allclose(images[0, ..., 0], 2 / (1 + np.exp(-wave)) - 1, atol=1e-5)
 
 
-@pytest.mark.slow
 def test_fourier_parameters_from_images_inverts_images():
     fourier = param.FourierImage(24, 20)
     rng = np.random.default_rng(0)
@@ -94,7 +92,6 @@ def test_fourier_parameters_from_images_inverts_images():
         fourier.parameters_from_images(images[:, :10])
 
 
-@pytest.mark.slow
 def test_fourier_random_parameters_give_nearly_grey_seeded_images():
     fourier = param.FourierImage(64, 64)
     parameters = fourier.random_parameters(3, seed=1)
@@ -120,7 +117,6 @@ def _affine(image, translation=(0.0, 0.0), zoom=1.0, angle=0.0):
     return transform.apply_affine(image, matrices).numpy()
 
 
-@pytest.mark.slow
 def test_affine_identity_translation_rotation():
     image = _pattern()
     np.testing.assert_allclose(_affine(image), image, atol=1e-6)
@@ -144,7 +140,6 @@ def test_transforms_validation():
         transform.Transforms(scale=(1.2, 1.1))
 
 
-@pytest.mark.slow
 def test_random_transform_is_seeded_and_differentiable():
     import tensorflow as tf
 
