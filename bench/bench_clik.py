@@ -34,8 +34,11 @@ from cobaya_plugins.clik import open_clik  # noqa: E402
 from cobaya_plugins.fiducial import load_fiducial  # noqa: E402
 from cobaya_plugins.mock import CMB_KINDS, default_nuisance, write_mock  # noqa: E402
 
-CLASSES = {"lowl_TT": "LowlTT", "highl_TTTEEE": "HighlTTTEEE",
-           "highl_TTTEEE_lite": "HighlTTTEEELite"}
+CLASSES = {
+    "lowl_TT": "LowlTT",
+    "highl_TTTEEE": "HighlTTTEEE",
+    "highl_TTTEEE_lite": "HighlTTTEEELite",
+}
 
 
 def cobaya_like(kind: str, path: Path, cls: dict):
@@ -79,8 +82,10 @@ def main() -> None:
     mock_dir = Path(args.mock_dir or tempfile.mkdtemp(prefix="bench_clik_"))
     fid = load_fiducial()
     print(f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
-    print(f"{'kind':18s} {'n':>5s} {'clipy':>10s} {'loglike':>10s} {'logp':>10s} "
-          f"{'logp/clipy':>10s} {'overhead':>10s} {'own':>8s}")
+    print(
+        f"{'kind':18s} {'n':>5s} {'clipy':>10s} {'loglike':>10s} {'logp':>10s} "
+        f"{'logp/clipy':>10s} {'overhead':>10s} {'own':>8s}"
+    )
     for kind in CMB_KINDS:
         path = mock_dir / f"{kind}.clik"
         if not path.exists():
@@ -88,8 +93,10 @@ def main() -> None:
         med = bench_kind(kind, path, fid, args.repeats)
         ratio = med["logp"] / med["clipy"]
         over = (med["logp"] - med["clipy"]) * 1e6
-        print(f"{kind:18s} {med['n']:5d} {med['clipy']*1e3:8.3f}ms {med['loglike']*1e3:8.3f}ms "
-              f"{med['logp']*1e3:8.3f}ms {ratio:10.3f} {over:8.1f}µs {med['own']*1e6:6.1f}µs")
+        print(
+            f"{kind:18s} {med['n']:5d} {med['clipy'] * 1e3:8.3f}ms {med['loglike'] * 1e3:8.3f}ms "
+            f"{med['logp'] * 1e3:8.3f}ms {ratio:10.3f} {over:8.1f}µs {med['own'] * 1e6:6.1f}µs"
+        )
     print("targets: highl_TTTEEE logp/clipy <= 1.05; lowl_TT overhead <= 50 µs")
     print("overhead = median logp - median clipy (noisy); own = logp with clik stubbed (minimum)")
 

@@ -35,7 +35,11 @@ def in_memory_likelihood(
         def get_Cl(self, ell_factor=False, units="FIRASmuK2"):
             return cls
 
-    info = {"likelihood": {name: options}, "theory": {"mem": {"external": InMemoryCls}},
-            "params": {"amp": 1.0, **nuisance}, "debug": False}
+    info = {
+        "likelihood": {name: options},
+        "theory": {"mem": {"external": InMemoryCls}},
+        "params": {"amp": 1.0, **nuisance},
+        "debug": False,
+    }
     with contextlib.redirect_stdout(io.StringIO()):  # clipy prints its self-check
         return get_model(info).likelihood[name]

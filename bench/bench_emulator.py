@@ -151,18 +151,24 @@ def main() -> None:
     parser.add_argument("--chains", nargs="*", default=list(CHAINS), choices=list(CHAINS))
     parser.add_argument("--mpi", type=int, default=1, help="MPI processes (chains) per run")
     args = parser.parse_args()
-    print(f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     bench_calls(args.repeats, args.class_repeats)
     if args.chains:
-        print(f"\n{'chain (time to R-1 <= 0.05)':28s} {'wall':>8s} {'CPU':>8s} {'accepted':>9s} "
-              f"{'R-1':>7s} {'R-1 cl':>7s}")
+        print(
+            f"\n{'chain (time to R-1 <= 0.05)':28s} {'wall':>8s} {'CPU':>8s} {'accepted':>9s} "
+            f"{'R-1':>7s} {'R-1 cl':>7s}"
+        )
     for name in args.chains:
         with tempfile.TemporaryDirectory(prefix="bench_emulator_") as outdir:
             r = run_chain(name, Path(outdir), args.mpi)
         flag = "" if r["converged"] else "  (did not converge)"
-        print(f"{name:28s} {r['wall']:7.0f}s {r['cpu']:7.0f}s {r['accepted']:9d} "
-              f"{r['Rminus1']:7.3f} {r['Rminus1_cl']:7.3f}{flag}")
+        print(
+            f"{name:28s} {r['wall']:7.0f}s {r['cpu']:7.0f}s {r['accepted']:9d} "
+            f"{r['Rminus1']:7.3f} {r['Rminus1_cl']:7.3f}{flag}"
+        )
 
 
 if __name__ == "__main__":

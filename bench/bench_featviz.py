@@ -85,37 +85,53 @@ def main() -> None:
     model = models.load_model("vgg19", weights=None, include_top=False)
     size, steps, repeats = args.size, args.steps, args.repeats
     channels = list(range(args.batch))
-    print(f"VGG19 (weights=None) {LAYER} at {size}x{size}, {steps} steps per run, "
-          f"median of {repeats} runs after a warm-up; TensorFlow {tf.__version__}, "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"VGG19 (weights=None) {LAYER} at {size}x{size}, {steps} steps per run, "
+        f"median of {repeats} runs after a warm-up; TensorFlow {tf.__version__}, "
+        f"{os.cpu_count()} CPUs"
+    )
 
-    medians = median_times({
-        "hand": hand_written_loop(model, size, steps),
-        "seed": lambda: render.visualize(model, LAYER, CHANNEL, steps=steps, size=size, seed=0),
-        "regularized": lambda: render.visualize(model, LAYER, CHANNEL, steps=steps, size=size,
-                                                seed=0, method="regularized"),
-        "batched": lambda: render.visualize_batch(model, LAYER, channels, steps=steps,
-                                                  size=size, seed=0),
-        "sequential": lambda: [render.visualize(model, LAYER, c, steps=steps, size=size, seed=0)
-                               for c in channels],
-    }, repeats)
+    medians = median_times(
+        {
+            "hand": hand_written_loop(model, size, steps),
+            "seed": lambda: render.visualize(model, LAYER, CHANNEL, steps=steps, size=size, seed=0),
+            "regularized": lambda: render.visualize(
+                model, LAYER, CHANNEL, steps=steps, size=size, seed=0, method="regularized"
+            ),
+            "batched": lambda: render.visualize_batch(
+                model, LAYER, channels, steps=steps, size=size, seed=0
+            ),
+            "sequential": lambda: [
+                render.visualize(model, LAYER, c, steps=steps, size=size, seed=0) for c in channels
+            ],
+        },
+        repeats,
+    )
     hand, seed, regularized = medians["hand"], medians["seed"], medians["regularized"]
     batched, sequential = medians["batched"], medians["sequential"]
 
-    per_step = {name: 1e3 * value / steps for name, value in
-                [("hand", hand), ("seed", seed), ("regularized", regularized)]}
+    per_step = {
+        name: 1e3 * value / steps
+        for name, value in [("hand", hand), ("seed", seed), ("regularized", regularized)]
+    }
     rows = [
         ("hand-written tf.function loop", per_step["hand"], "1.00", ""),
         ('visualize(method="seed")', per_step["seed"], f"{seed / hand:.2f}", "<= 1.05"),
-        ('visualize(method="regularized")', per_step["regularized"],
-         f"{regularized / hand:.2f}", "<= 1.3"),
+        (
+            'visualize(method="regularized")',
+            per_step["regularized"],
+            f"{regularized / hand:.2f}",
+            "<= 1.3",
+        ),
     ]
     print(f"\n{'per step (1 image)':<34}{'ms/step':>10}{'ratio':>8}  target")
     for name, milliseconds, ratio, target in rows:
         print(f"{name:<34}{milliseconds:>10.1f}{ratio:>8}  {target}")
     print(f"\n{len(channels)} channels, {steps} steps{'':<14}{'seconds':>10}{'img/s':>8}")
-    print(f"{f'{len(channels)} sequential visualize calls':<34}{sequential:>10.2f}"
-          f"{len(channels) / sequential:>8.2f}")
+    print(
+        f"{f'{len(channels)} sequential visualize calls':<34}{sequential:>10.2f}"
+        f"{len(channels) / sequential:>8.2f}"
+    )
     print(f"{'one visualize_batch call':<34}{batched:>10.2f}{len(channels) / batched:>8.2f}")
     print(f"batch throughput ratio (sequential / batched): {sequential / batched:.2f}")
 

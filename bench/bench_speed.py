@@ -41,10 +41,12 @@ from cobaya_plugins.clik import open_clik  # noqa: E402
 from cobaya_plugins.fiducial import load_fiducial  # noqa: E402
 from cobaya_plugins.mock import CMB_KINDS, default_nuisance, write_mock  # noqa: E402
 
-OURS = {"lowl_TT": "LowlTT", "highl_TTTEEE": "HighlTTTEEE",
-        "highl_TTTEEE_lite": "HighlTTTEEELite"}
-COBAYAS = {"lowl_TT": "planck_2018_lowl.TT_clik", "highl_TTTEEE": "planck_2018_highl_plik.TTTEEE",
-           "highl_TTTEEE_lite": "planck_2018_highl_plik.TTTEEE_lite"}
+OURS = {"lowl_TT": "LowlTT", "highl_TTTEEE": "HighlTTTEEE", "highl_TTTEEE_lite": "HighlTTTEEELite"}
+COBAYAS = {
+    "lowl_TT": "planck_2018_lowl.TT_clik",
+    "highl_TTTEEE": "planck_2018_highl_plik.TTTEEE",
+    "highl_TTTEEE_lite": "planck_2018_highl_plik.TTTEEE_lite",
+}
 
 
 def bench_kind(kind: str, path: Path, repeats: int, batch: int) -> dict:
@@ -56,16 +58,18 @@ def bench_kind(kind: str, path: Path, repeats: int, batch: int) -> dict:
     with contextlib.redirect_stdout(io.StringIO()):
         direct = clipy.clik(str(path))
     cobaya = in_memory_likelihood(COBAYAS[kind], {"clik_file": str(path)}, cls, nuis)
-    plugin = in_memory_likelihood(f"cobaya_plugins.planck.{OURS[kind]}", {"clik_file": str(path)},
-                         cls, nuis)
+    plugin = in_memory_likelihood(
+        f"cobaya_plugins.planck.{OURS[kind]}", {"clik_file": str(path)}, cls, nuis
+    )
     t0 = time.perf_counter()
     jax_lkl = open_clik(path, "jax")  # loads, compiles the value, evaluates the self-check
     load = time.perf_counter() - t0
     t0 = time.perf_counter()
     jax_lkl.loglike_and_grad(cls, nuis)
     compile_grad = time.perf_counter() - t0
-    jax_like = in_memory_likelihood(f"cobaya_plugins.planck.{OURS[kind]}",
-                           {"clik_file": str(path), "backend": "jax"}, cls, nuis)
+    jax_like = in_memory_likelihood(
+        f"cobaya_plugins.planck.{OURS[kind]}", {"clik_file": str(path), "backend": "jax"}, cls, nuis
+    )
     jax_clik = jax_lkl._file.lkl  # the JaxClik itself, for the batch (bench only)
     vectors = np.repeat(vector[np.newaxis], batch, axis=0)
     jax_clik.batch(vectors)  # compile
@@ -74,8 +78,11 @@ def bench_kind(kind: str, path: Path, repeats: int, batch: int) -> dict:
     values = {"clipy": float(direct(vector.copy())), "plugin": plugin.logp(**nuis)}
     for way, value in values.items():
         assert value == reference or abs(value / reference - 1) < 1e-12, (way, value, reference)
-    jax_values = {"jax": jax_like.logp(**nuis), "jax+grad": jax_lkl.loglike_and_grad(cls, nuis)[0],
-                  "jax batch": float(jax_clik.batch(vectors)[-1])}
+    jax_values = {
+        "jax": jax_like.logp(**nuis),
+        "jax+grad": jax_lkl.loglike_and_grad(cls, nuis)[0],
+        "jax batch": float(jax_clik.batch(vectors)[-1]),
+    }
     for way, value in jax_values.items():
         assert abs(value / reference - 1) < 1e-6, (way, value, reference)
     worst = max(abs(v / reference - 1) for v in jax_values.values())
@@ -95,8 +102,14 @@ def bench_kind(kind: str, path: Path, repeats: int, batch: int) -> dict:
             calls = max(2, n // batch) if way == "jax batch" else n
             rounds[way].append(per_call(fn, calls) / (batch if way == "jax batch" else 1))
     med = {way: statistics.median(v) for way, v in rounds.items()}
-    return {"n": n, "logL": reference, "jax_rel": worst, "load": load,
-            "compile_grad": compile_grad, **med}
+    return {
+        "n": n,
+        "logL": reference,
+        "jax_rel": worst,
+        "load": load,
+        "compile_grad": compile_grad,
+        **med,
+    }
 
 
 def main() -> None:
@@ -109,9 +122,11 @@ def main() -> None:
     mock_dir = Path(args.mock_dir or tempfile.mkdtemp(prefix="bench_speed_"))
     import jax
 
-    print(f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}  "
-          f"XLA_FLAGS={os.environ.get('XLA_FLAGS', 'unset')}  jax {jax.__version__}  "
-          f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(
+        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}  "
+        f"XLA_FLAGS={os.environ.get('XLA_FLAGS', 'unset')}  jax {jax.__version__}  "
+        f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
+    )
     ways = ["cobaya", "clipy", "plugin", "jax", "jax+grad", "jax batch"]
     results = {}
     for kind in args.kinds:
@@ -119,21 +134,30 @@ def main() -> None:
         if not path.exists():
             write_mock(kind, mock_dir, seed=0)
         results[kind] = res = bench_kind(kind, path, args.repeats, args.batch)
-        print(f"\n{kind}: logL {res['logL']:.6f}, equal in every way (JAX: max rel. diff "
-              f"{res['jax_rel']:.1e}); JAX one-off: open+compile+self-check {res['load']:.1f} s, "
-              f"gradient compile {res['compile_grad']:.1f} s")
+        print(
+            f"\n{kind}: logL {res['logL']:.6f}, equal in every way (JAX: max rel. diff "
+            f"{res['jax_rel']:.1e}); JAX one-off: open+compile+self-check {res['load']:.1f} s, "
+            f"gradient compile {res['compile_grad']:.1f} s"
+        )
         print("  " + "".join(f"{w:>11s}" for w in ways))
         print("  " + "".join(f"{res[w] * 1e3:9.3f}ms" for w in ways))
-        print("  " + "".join(f"{res['cobaya'] / res[w]:10.2f}x" for w in ways)
-              + "   (cobaya / way: speed-up over Cobaya's wrapper)")
-        print(f"  value+grad / value (jax): {res['jax+grad'] / res['jax']:.2f}; "
-              f"batch of {args.batch} per point / single (jax): "
-              f"{res['jax batch'] / res['jax']:.2f}")
+        print(
+            "  "
+            + "".join(f"{res['cobaya'] / res[w]:10.2f}x" for w in ways)
+            + "   (cobaya / way: speed-up over Cobaya's wrapper)"
+        )
+        print(
+            f"  value+grad / value (jax): {res['jax+grad'] / res['jax']:.2f}; "
+            f"batch of {args.batch} per point / single (jax): "
+            f"{res['jax batch'] / res['jax']:.2f}"
+        )
     if "highl_TTTEEE" in results:
         ratio = results["highl_TTTEEE"]["cobaya"] / results["highl_TTTEEE"]["jax"]
         verdict = "met" if ratio >= 2 else "NOT met"
-        print(f"\ntarget: plik TTTEEE jax >= 2x faster than Cobaya's wrapper: {ratio:.2f}x "
-              f"({verdict})")
+        print(
+            f"\ntarget: plik TTTEEE jax >= 2x faster than Cobaya's wrapper: {ratio:.2f}x "
+            f"({verdict})"
+        )
 
 
 if __name__ == "__main__":

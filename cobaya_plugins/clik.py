@@ -311,9 +311,7 @@ class ClikLikelihood:
     nuisance_names = property(
         lambda self: self._file.nuisance_names, doc="Nuisance parameter names, file order."
     )
-    self_check = property(
-        lambda self: self._file.self_check, doc="The file's self-check, or None."
-    )
+    self_check = property(lambda self: self._file.self_check, doc="The file's self-check, or None.")
     lkl_type = property(lambda self: self._file.lkl_type, doc="Likelihood type (LKL_TYPES).")
     is_lensing = property(lambda self: self._file.lkl_type == "lensing")
 

@@ -174,7 +174,7 @@ def read_plik_lite(path: Path) -> PlikLiteData:
     external = group / "_external"
     table = np.loadtxt(external / f"cl_cmb_plik_v{version}.dat", ndmin=2)
     n_total = sum(PLIK_LITE_BINS.values())
-    cov = read_fortran_record(external / f"c_matrix_plik_v{version}.dat", n_total ** 2)
+    cov = read_fortran_record(external / f"c_matrix_plik_v{version}.dat", n_total**2)
     cov = cov.reshape(n_total, n_total)
     cov = cov + cov.T - np.diag(np.diag(cov))
     lows = np.loadtxt(external / "blmin.dat").astype(int)

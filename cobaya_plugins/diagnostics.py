@@ -282,8 +282,12 @@ def _smica(path: Path, cls: Mapping[str, np.ndarray], nuisance: dict) -> _Breakd
     unit = {n: np.ones(lmax + 1) for n in names}
     zero_model = model({})
     response = model(unit) - zero_model
-    if not np.allclose(model({n: 2 * v for n, v in unit.items()}) - zero_model, 2 * response,
-                       rtol=1e-9, atol=1e-12 * np.abs(response).max()):
+    if not np.allclose(
+        model({n: 2 * v for n, v in unit.items()}) - zero_model,
+        2 * response,
+        rtol=1e-9,
+        atol=1e-12 * np.abs(response).max(),
+    ):
         raise ValueError(f"{path}: the model is not affine in the CMB spectra; the CMB-only "
                          "combination cannot be formed for this file.")  # fmt: skip
 
@@ -307,8 +311,9 @@ def _smica(path: Path, cls: Mapping[str, np.ndarray], nuisance: dict) -> _Breakd
         for b in np.unique(bins[kinds == s]):
             columns[(s, int(b))] = len(columns)
     jac = np.zeros((len(flat), len(columns)))
-    jac[np.arange(len(flat)), [columns[(k, int(b))] for k, b in zip(kinds, bins,
-                                                                      strict=True)]] = gain
+    jac[np.arange(len(flat)), [columns[(k, int(b))] for k, b in zip(kinds, bins, strict=True)]] = (
+        gain
+    )
     data = np.asarray(smica.rqh_f, dtype=float)
     inverse = np.asarray(smica.siginv, dtype=float)
     fisher = jac.T @ inverse @ jac

@@ -24,7 +24,6 @@ FIDUCIAL_FILE: Path = Path(__file__).parent / "data" / "fiducial_lensedCls.dat"
 SPECTRA = ("tt", "ee", "bb", "te")
 
 
-
 def fiducial_parameters() -> dict[str, float]:
     """The parameters of the shipped fiducial spectrum, i.e. the mock data's true values.
 

@@ -121,6 +121,8 @@ def format_checks(checks: list[Check]) -> str:
                          f"{'':>7}  not installed ({c.path})")  # fmt: skip
             continue
         diff = c.chi2 - c.reference.chi2
-        lines.append(f"{c.reference.name:<16} {c.loglike:>10.2f} {c.chi2:>9.2f} "
-                     f"{c.reference.chi2:>9.2f} {diff:>+7.2f}  {'PASS' if c.passed else 'FAIL'}")
+        lines.append(
+            f"{c.reference.name:<16} {c.loglike:>10.2f} {c.chi2:>9.2f} "
+            f"{c.reference.chi2:>9.2f} {diff:>+7.2f}  {'PASS' if c.passed else 'FAIL'}"
+        )
     return "\n".join(lines)

@@ -245,8 +245,9 @@ def high_frequency_share(image: np.ndarray, cutoff: float = 0.25) -> float:
     elif image.ndim != 2:
         raise ValueError(f"image must have shape (H, W, 3) or (H, W), got {image.shape}")
     power = np.abs(np.fft.fft2(image - image.mean())) ** 2
-    frequency = np.hypot(*np.meshgrid(np.fft.fftfreq(image.shape[0]),
-                                      np.fft.fftfreq(image.shape[1]), indexing="ij"))
+    frequency = np.hypot(
+        *np.meshgrid(np.fft.fftfreq(image.shape[0]), np.fft.fftfreq(image.shape[1]), indexing="ij")
+    )
     total = power.sum()
     if total == 0:
         return float("nan")

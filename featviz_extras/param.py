@@ -132,8 +132,7 @@ class FourierImage:
         images = np.asarray(images, dtype=np.float64)
         if images.shape[1:] != (self.height, self.width, 3):
             raise ValueError(
-                f"images must have shape (N, {self.height}, {self.width}, 3), "
-                f"got {images.shape}"
+                f"images must have shape (N, {self.height}, {self.width}, 3), got {images.shape}"
             )
         unit = np.clip((images + 1.0) / 2.0, margin, 1.0 - margin)
         rgb = np.log(unit / (1.0 - unit))

@@ -37,8 +37,9 @@ class Transforms:
         if self.jitter < 0 or self.rotation < 0:
             raise ValueError(f"jitter and rotation must be >= 0, got {self}")
         if not 0 < self.scale[0] <= self.scale[1]:
-            raise ValueError(f"scale must be (smallest, largest) with 0 < smallest <= largest, "
-                             f"got {self.scale}")
+            raise ValueError(
+                f"scale must be (smallest, largest) with 0 < smallest <= largest, got {self.scale}"
+            )
 
 
 def affine_matrices(

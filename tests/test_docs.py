@@ -124,8 +124,18 @@ def _demo_chain(folder: Path) -> None:
     info["sampler"]["mcmc"].update(max_samples=300, Rminus1_stop=0.5)
     (folder / "demo_short.yaml").write_text(yaml.safe_dump(info))
     _check([str(Path(sys.executable).parent / "cobaya-run"), "--force", "demo_short.yaml"], folder)
-    _check([sys.executable, "-m", "cobaya_plugins", "triangle", "chains/lcdm_emulator_mock_lite",
-            "demo_output/lcdm_emulator_mock_lite_triangle.png", "--mark-truth"], folder)
+    _check(
+        [
+            sys.executable,
+            "-m",
+            "cobaya_plugins",
+            "triangle",
+            "chains/lcdm_emulator_mock_lite",
+            "demo_output/lcdm_emulator_mock_lite_triangle.png",
+            "--mark-truth",
+        ],
+        folder,
+    )
 
 
 def _workdir(document: Path, base: Path, root: Path) -> Path:

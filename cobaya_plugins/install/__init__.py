@@ -191,8 +191,14 @@ def install(
         return _install(info, directory, url, progress, sha256, log)
 
 
-def _install(info: Product, directory: Path, url: str | None, progress: bool,
-             sha256: str | None, log: Callable[[str], None]) -> InstallResult:
+def _install(
+    info: Product,
+    directory: Path,
+    url: str | None,
+    progress: bool,
+    sha256: str | None,
+    log: Callable[[str], None],
+) -> InstallResult:
     """The steps of :func:`install` (the caller holds the lock)."""
     source_url = resolve_url(info, url)
     checksum = sha256 or (info.sha256 if source_url == info.url else None)

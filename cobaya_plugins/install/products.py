@@ -53,9 +53,7 @@ def get_product(name: str) -> Product:
     try:
         return PRODUCTS[name]
     except KeyError:
-        raise ValueError(
-            f"Unknown product {name!r}; available: {', '.join(PRODUCTS)}."
-        ) from None
+        raise ValueError(f"Unknown product {name!r}; available: {', '.join(PRODUCTS)}.") from None
 
 
 def resolve_url(product: Product, url: str | None = None) -> str:

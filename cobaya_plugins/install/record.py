@@ -47,8 +47,9 @@ def write_manifest(directory: str | os.PathLike, record: dict) -> Path:
     return target
 
 
-def is_installed(directory: str | os.PathLike, product: str = "planck2018",
-                 required: Iterable[str] | None = None) -> bool:
+def is_installed(
+    directory: str | os.PathLike, product: str = "planck2018", required: Iterable[str] | None = None
+) -> bool:
     """True if ``directory`` holds a complete install of ``product``: the install record, all
     the files it lists, and the ``required`` clik paths (default: the product's)."""
     directory = Path(directory)

@@ -30,4 +30,3 @@ def bin_matrix(weights: np.ndarray) -> np.ndarray:
     ell = np.arange(LMIN, LMAX + 1)
     inside = (ell[None, :] >= lows[:, None]) & (ell[None, :] <= highs[:, None])
     return inside * np.asarray(weights, dtype=float)[None, :]
-

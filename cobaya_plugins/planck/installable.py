@@ -58,8 +58,15 @@ class PlanckInstallable:
         return ClikFile.find(os.path.join(directory, wanted)) is not None
 
     @classmethod
-    def install(cls, path: str | None = None, force: bool = False, code: bool = True,
-                data: bool = True, no_progress_bars: bool = False, **_kwargs) -> bool:
+    def install(
+        cls,
+        path: str | None = None,
+        force: bool = False,
+        code: bool = True,
+        data: bool = True,
+        no_progress_bars: bool = False,
+        **_kwargs,
+    ) -> bool:
         """Download and install the product into ``get_path(path)``; True on success.
 
         Errors (offline, bad archive, failed self-check) are logged with what was tried and

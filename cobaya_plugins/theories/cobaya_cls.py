@@ -66,8 +66,7 @@ def record_cl_requests(
                 continue
             raise LoggedError(
                 theory.log,
-                f"{name} computes {what_it_computes}; it cannot provide {request!r}. "
-                f"{alternative}",
+                f"{name} computes {what_it_computes}; it cannot provide {request!r}. {alternative}",
             )
         for spectrum, lmax in (options or {}).items():
             spectrum, lmax = spectrum.lower(), int(lmax)

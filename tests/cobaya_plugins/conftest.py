@@ -28,8 +28,14 @@ def mock_paths(tmp_path_factory) -> dict[str, Path]:
     return {kind: write_mock(kind, outdir, seed=MOCK_SEED) for kind in KINDS}
 
 
-def run_cobaya_subprocess(info: dict, tmp_path: Path, name: str = "run", check: bool = True,
-                          timeout: float = 600, args: tuple = ()) -> subprocess.CompletedProcess:
+def run_cobaya_subprocess(
+    info: dict,
+    tmp_path: Path,
+    name: str = "run",
+    check: bool = True,
+    timeout: float = 600,
+    args: tuple = (),
+) -> subprocess.CompletedProcess:
     """``cobaya-run`` in a subprocess, the way users run it, on ``info`` written as YAML.
 
     The output prefix is ``tmp_path/chains/<name>`` unless ``info`` sets one; the tests directory
@@ -41,8 +47,14 @@ def run_cobaya_subprocess(info: dict, tmp_path: Path, name: str = "run", check: 
     yaml_file.write_text(yaml.safe_dump(info))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(REPO)]))
     cobaya_run = Path(sys.executable).parent / "cobaya-run"
-    proc = subprocess.run([str(cobaya_run), *args, str(yaml_file)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [str(cobaya_run), *args, str(yaml_file)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if check:
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc

@@ -22,7 +22,6 @@ galf_TE_A_100 galf_TE_A_100_143 galf_TE_A_100_217 galf_TE_A_143 galf_TE_A_143_21
 galf_TE_A_217""".split()
 
 
-
 #: The 26 parameters Planck 2018 fixes, with their values.
 PLIK_FIXED = {
     "A_pol": 1.0, "calib_100P": 1.021, "calib_143P": 0.966, "calib_217P": 1.04,

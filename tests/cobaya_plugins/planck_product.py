@@ -21,13 +21,15 @@ LAYOUT = {
     "lowl_TT": "baseline/plc_3.0/low_l/commander/commander_dx12_v3_2_29.clik",
     "highl_TTTEEE": "baseline/plc_3.0/hi_l/plik/plik_rd12_HM_v22b_TTTEEE.clik",
     "highl_TTTEEE_lite": "baseline/plc_3.0/hi_l/plik_lite/plik_lite_v22_TTTEEE.clik",
-    "lensing": "baseline/plc_3.0/lensing/"
-               "smicadx12_Dec5_ftl_mv2_ndclpp_p_teb_consext8.clik_lensing",
+    "lensing": "baseline/plc_3.0/lensing/smicadx12_Dec5_ftl_mv2_ndclpp_p_teb_consext8.clik_lensing",
 }
 
 
-def product_tarball(mock_paths: dict[str, Path], extra: list[tarfile.TarInfo] | None = None,
-                    skip: tuple[str, ...] = ()) -> bytes:
+def product_tarball(
+    mock_paths: dict[str, Path],
+    extra: list[tarfile.TarInfo] | None = None,
+    skip: tuple[str, ...] = (),
+) -> bytes:
     """A .tar.gz holding the mock files at the real product's paths (plus ``extra`` members,
     without ``skip`` kinds)."""
     buffer = io.BytesIO()
@@ -87,8 +89,9 @@ class ArchiveServer:
                 self.send_response(206 if start else 200)
                 if start:
                     self.send_header(
-                        "Content-Range", f"bytes {start}-{len(server.payload) - 1}/"
-                        f"{len(server.payload)}")
+                        "Content-Range",
+                        f"bytes {start}-{len(server.payload) - 1}/{len(server.payload)}",
+                    )
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("ETag", '"v1"')
                 self.send_header("Accept-Ranges", "bytes")

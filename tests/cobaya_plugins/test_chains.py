@@ -45,9 +45,13 @@ def lite_info(mock_paths, **mcmc) -> dict:
     return {
         "theory": {"fixed_theory.FixedCls": None},
         "likelihood": {LITE: {"clik_file": str(mock_paths["highl_TTTEEE_lite"])}},
-        "params": {"amp": {"prior": {"min": 0.9, "max": 1.1},
-                           "ref": {"dist": "norm", "loc": 1.0, "scale": 0.002},
-                           "proposal": 0.002}},
+        "params": {
+            "amp": {
+                "prior": {"min": 0.9, "max": 1.1},
+                "ref": {"dist": "norm", "loc": 1.0, "scale": 0.002},
+                "proposal": 0.002,
+            }
+        },
         "sampler": {"mcmc": {"seed": 5, "learn_every": 20, "output_every": 1, **mcmc}},
         "output": "chains/run",
     }
@@ -56,8 +60,15 @@ def lite_info(mock_paths, **mcmc) -> dict:
 def run_to_end(cmd: list[str], cwd: Path, timeout: float = 300) -> str:
     """Run ``cmd`` (its own process group) to the end; its output. On a time-out the whole group
     (mpirun and its ranks) is killed and the test fails with the output."""
-    proc = subprocess.Popen(cmd, cwd=cwd, env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -72,8 +83,17 @@ def chain_files(tmp_path) -> dict[str, str]:
     return {f.name: f.read_text() for f in sorted((tmp_path / "chains").glob("run.*.txt"))}
 
 
-@pytest.mark.parametrize("cls", [planck.Clik, planck.LowlTT, planck.HighlTTTEEE,
-                                 planck.HighlTTTEEELite, planck.Lensing, ModifiedClassy])
+@pytest.mark.parametrize(
+    "cls",
+    [
+        planck.Clik,
+        planck.LowlTT,
+        planck.HighlTTTEEE,
+        planck.HighlTTTEEELite,
+        planck.Lensing,
+        ModifiedClassy,
+    ],
+)
 def test_every_class_declares_a_speed(cls):
     """Cobaya oversamples fast blocks only for components with a known speed (evaluations/s
     > 0; its default -1 means unknown). CallableCls keeps -1: the speed of a user's function is
@@ -89,8 +109,15 @@ def test_nuisance_oversampled_with_declared_speeds(mock_paths):
         "theory": {"slow": {"external": SlowFixedCls}},
         "likelihood": {LITE: {"clik_file": str(mock_paths["highl_TTTEEE_lite"])}},
         "params": {"amp": {"prior": {"min": 0.9, "max": 1.1}, "ref": 1.0, "proposal": 0.002}},
-        "sampler": {"mcmc": {"max_samples": 30, "burn_in": 0, "learn_proposal": False,
-                             "measure_speeds": False, "seed": 4}},
+        "sampler": {
+            "mcmc": {
+                "max_samples": 30,
+                "burn_in": 0,
+                "learn_proposal": False,
+                "measure_speeds": False,
+                "seed": 4,
+            }
+        },
         "timing": True,
     }
     _, sampler = run(info)
@@ -127,8 +154,9 @@ def test_resume_after_sigkill_keeps_every_sample(processes, mock_paths, tmp_path
     prefix = [mpirun(), "-n", str(processes)] if processes > 1 else []
     cmd = prefix + [str(BIN / "cobaya-run"), "run.yaml"]
     with open(tmp_path / "first.log", "w") as log:
-        proc = subprocess.Popen(cmd, cwd=tmp_path, env=ENV, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=tmp_path, env=ENV, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         start = time.monotonic()
         try:  # kill once every chain has more than 40 samples on disk
             while len(files := chain_files(tmp_path)) < processes or any(
@@ -141,8 +169,10 @@ def test_resume_after_sigkill_keeps_every_sample(processes, mock_paths, tmp_path
             os.killpg(proc.pid, signal.SIGKILL)  # cobaya-run (and mpirun's ranks) at once
             proc.wait()
     before = chain_files(tmp_path)
-    complete = {name: "".join(text.splitlines(keepends=True)[:-1]) if not text.endswith("\n")
-                else text for name, text in before.items()}
+    complete = {
+        name: "".join(text.splitlines(keepends=True)[:-1]) if not text.endswith("\n") else text
+        for name, text in before.items()
+    }
     longest = max(len(text.splitlines()) for text in before.values())
     # The resumed run stops at max_samples. No learning checkpoint on the way: with MPI, Cobaya
     # 3.6.2 hangs when one rank stops at max_samples while another waits at a checkpoint

@@ -54,8 +54,9 @@ def test_loglike_equals_clipy_direct(kind, mock_paths, direct, fid):
 def test_loglike_equals_clipy_direct_everything_moved(kind, mock_paths, direct, fid):
     """Every nuisance at its own value and the CMB rescaled: a name mix-up cannot hide."""
     rng = np.random.default_rng(11)
-    nuis = {k: (v if v else 1.0) * rng.uniform(0.97, 1.03)
-            for k, v in default_nuisance(kind).items()}
+    nuis = {
+        k: (v if v else 1.0) * rng.uniform(0.97, 1.03) for k, v in default_nuisance(kind).items()
+    }
     assert len(set(nuis.values())) == len(nuis)
     cls = {k: v * 1.004 for k, v in fid.items()}
     expected = float(direct[kind](hand_vector(direct[kind], cls, nuis)))
@@ -134,8 +135,9 @@ def test_same_spectrum_in_every_unit_gives_same_loglike(kind, mock_paths, fid):
 def test_calibration_enters_as_clipy_says(mock_paths, fid, direct):
     lkl = open_clik(mock_paths["lowl_TT"])
     for a_planck in (1.0, 1.01):
-        expected = float(direct["lowl_TT"](hand_vector(direct["lowl_TT"], fid,
-                                                        {"A_planck": a_planck})))
+        expected = float(
+            direct["lowl_TT"](hand_vector(direct["lowl_TT"], fid, {"A_planck": a_planck}))
+        )
         assert lkl.loglike(fid, {"A_planck": a_planck}) == pytest.approx(expected, rel=1e-12)
     assert lkl.loglike(fid, {"A_planck": 1.0}) != lkl.loglike(fid, {"A_planck": 1.01})
 
@@ -184,13 +186,19 @@ def test_missing_and_unknown_nuisance(mock_paths, fid):
     with pytest.raises(ValueError, match=r"Missing nuisance parameter\(s\) \['A_sz'\]"):
         lkl.loglike(fid, nuis)
     nuis = dict(default_nuisance("highl_TTTEEE"), A_SZ=1.0)
-    with pytest.raises(ValueError, match=r"Unknown nuisance parameter\(s\) 'A_SZ' \(did you "
-                       r"mean 'A_sz'\?\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Unknown nuisance parameter\(s\) 'A_SZ' \(did you "
+        r"mean 'A_sz'\?\)",
+    ):
         lkl.loglike(fid, nuis)
     typo = default_nuisance("highl_TTTEEE")
     typo["calib_100t"] = typo.pop("calib_100T")
-    with pytest.raises(ValueError, match=r"Missing .*\['calib_100T'\]. Unknown: 'calib_100t' "
-                       r"\(did you mean 'calib_100T'\?\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Missing .*\['calib_100T'\]. Unknown: 'calib_100t' "
+        r"\(did you mean 'calib_100T'\?\)",
+    ):
         lkl.loglike(fid, typo)
     with pytest.raises(TypeError, match="must be a dict by name"):
         lkl.loglike(fid, list(default_nuisance("highl_TTTEEE").values()))
@@ -201,8 +209,9 @@ def test_unit_mistake_is_named(mock_paths, fid):
     nuis = default_nuisance("highl_TTTEEE")
     ell = np.arange(len(fid["tt"]))
     dl = {k: v * ell * (ell + 1) / (2 * np.pi) for k, v in fid.items()}
-    with pytest.raises(UnitMistakeError, match="TT at ell=200 is 5599 .*D_ell in muK2; pass "
-                       "ell_factor=True"):
+    with pytest.raises(
+        UnitMistakeError, match="TT at ell=200 is 5599 .*D_ell in muK2; pass ell_factor=True"
+    ):
         lkl.loglike(dl, nuis)
     with pytest.raises(UnitMistakeError, match="looks like C_ell in K2; pass units='K2'"):
         lkl.loglike({k: v * 1e-12 for k, v in fid.items()}, nuis)
@@ -253,13 +262,17 @@ def test_one_instance_per_thread_gives_correct_values(mock_paths, fid):
     path = mock_paths["highl_TTTEEE_lite"]
     direct = clipy.clik(str(path))
     amplitudes = np.linspace(0.98, 1.02, 8)
-    expected = [float(direct(hand_vector(direct, {k: a * v for k, v in fid.items()},
-                                         {"A_planck": 1.0}))) for a in amplitudes]
+    expected = [
+        float(direct(hand_vector(direct, {k: a * v for k, v in fid.items()}, {"A_planck": 1.0})))
+        for a in amplitudes
+    ]
 
     def evaluate(amplitude):
         lkl = open_clik(path)
-        return [lkl.loglike({k: amplitude * v for k, v in fid.items()}, {"A_planck": 1.0})
-                for _ in range(5)]
+        return [
+            lkl.loglike({k: amplitude * v for k, v in fid.items()}, {"A_planck": 1.0})
+            for _ in range(5)
+        ]
 
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(evaluate, amplitudes))
@@ -358,8 +371,13 @@ def test_failed_self_check_is_reported(mock_paths, tmp_path):
     mdb = edited / "clik" / "_mdb"
     lines = mdb.read_text().splitlines()
     value = float(next(line for line in lines if line.startswith("check_value")).split()[2])
-    mdb.write_text("\n".join(f"check_value float {value + 6.5!r}" if line.startswith("check_value")
-                             else line for line in lines) + "\n")
+    mdb.write_text(
+        "\n".join(
+            f"check_value float {value + 6.5!r}" if line.startswith("check_value") else line
+            for line in lines
+        )
+        + "\n"
+    )
     check = open_clik(edited).self_check
     assert not check.passed and check.expected == value + 6.5
     assert check.got == pytest.approx(value, abs=1e-8) and "FAILED" in str(check)

@@ -23,8 +23,7 @@ def test_info_prints_type_spectra_and_names_in_order(mock_paths, capsys):
     names = open_clik(mock_paths["highl_TTTEEE"]).nuisance_names
     # the numbered nuisance lines ("    0 A_cib_217   46.1": a mock shows its true values),
     # not the indented data-range lines
-    lines = [line.split() for line in out.splitlines()
-             if re.fullmatch(r"\s+\d+ \S+\s+\S+", line)]
+    lines = [line.split() for line in out.splitlines() if re.fullmatch(r"\s+\d+ \S+\s+\S+", line)]
     assert [line[1] for line in lines] == list(names)
     check = open_clik(mock_paths["highl_TTTEEE"]).self_check
     assert f"self-check: got {check.got:.6f} expected {check.expected:.6f}" in out
@@ -53,8 +52,12 @@ def test_mock_writes_a_loadable_file_and_refuses_to_overwrite(tmp_path, capsys):
 
 
 def test_mock_unknown_kind_lists_kinds():
-    proc = subprocess.run([sys.executable, "-m", "cobaya_plugins", "mock", "lowl_EE", "x"],
-                          capture_output=True, text=True, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cobaya_plugins", "mock", "lowl_EE", "x"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert proc.returncode == 2
     assert "lowl_TT" in proc.stderr and "highl_TTTEEE_lite" in proc.stderr
 
@@ -64,8 +67,7 @@ def test_triangle_plot_of_a_chain(mock_paths, tmp_path, capsys):
         "theory": {"fixed": {"external": FixedCls}},
         "likelihood": {"cobaya_plugins.planck.LowlTT": {"clik_file": str(mock_paths["lowl_TT"])}},
         "params": {"amp": {"prior": {"min": 0.8, "max": 1.2}, "ref": 1.0, "proposal": 0.02}},
-        "sampler": {"mcmc": {"max_samples": 80, "burn_in": 0, "seed": 2,
-                             "learn_proposal": False}},
+        "sampler": {"mcmc": {"max_samples": 80, "burn_in": 0, "seed": 2, "learn_proposal": False}},
         "output": str(tmp_path / "chains" / "tri"),
     }
     run(info)
@@ -73,8 +75,10 @@ def test_triangle_plot_of_a_chain(mock_paths, tmp_path, capsys):
     assert main(["triangle", str(tmp_path / "chains" / "tri"), str(out)]) == 0
     png = out.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
-    assert main(["triangle", str(tmp_path / "chains" / "tri"), str(out),
-                 "--params", "amp", "nope"]) == 1
+    assert (
+        main(["triangle", str(tmp_path / "chains" / "tri"), str(out), "--params", "amp", "nope"])
+        == 1
+    )
     assert "Unknown parameter(s) ['nope']" in capsys.readouterr().err
     assert main(["triangle", str(tmp_path / "none"), str(out)]) == 1
 

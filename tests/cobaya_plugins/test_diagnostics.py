@@ -69,8 +69,10 @@ def only_block(path, block, tmp_path):
     shutil.copytree(path, copy)
     mdb = copy / "clik" / "lkl_0" / "_mdb"
     ranges = {"tt": 215, "te": 199, "ee": 199}
-    lines = [f"bin_min_{n} int 1\nbin_max_{n} int {last if n == block.lower() else 0}\n"
-             for n, last in ranges.items()]
+    lines = [
+        f"bin_min_{n} int 1\nbin_max_{n} int {last if n == block.lower() else 0}\n"
+        for n, last in ranges.items()
+    ]
     mdb.write_text(mdb.read_text() + "".join(lines))
     return copy
 
@@ -87,8 +89,9 @@ def test_plik_lite_blocks_equal_clipy_on_that_block(lite, mock_paths, theory, bl
     assert list(alone.spectra) == [block] and alone.chi2["total"] == pytest.approx(expected)
 
 
-def test_plik_lite_parts_add_up_and_model_is_the_writers_binning(lite, theory, mock_paths,
-                                                                 tmp_path):
+def test_plik_lite_parts_add_up_and_model_is_the_writers_binning(
+    lite, theory, mock_paths, tmp_path
+):
     chi2 = lite.chi2
     assert chi2["TT"] + chi2["TE"] + chi2["EE"] + chi2["cross"] == pytest.approx(chi2["total"])
     # the cross term is what clipy gives for the whole file minus clipy on each block alone
@@ -205,7 +208,8 @@ def test_read_nuisance_file(tmp_path):
     (tmp_path / "a.yaml").write_text("A_planck: 1.001\ncalib_100T: 1.0002\n")
     assert read_nuisance_file(tmp_path / "a.yaml") == {"A_planck": 1.001, "calib_100T": 1.0002}
     (tmp_path / "b.yaml").write_text(
-        "params:\n  A_pol: 1.0\n  A_sz: {value: 7.0}\n  A_cib_217: {prior: {min: 0, max: 200}}\n")
+        "params:\n  A_pol: 1.0\n  A_sz: {value: 7.0}\n  A_cib_217: {prior: {min: 0, max: 200}}\n"
+    )
     assert read_nuisance_file(tmp_path / "b.yaml") == {"A_pol": 1.0, "A_sz": 7.0}
 
 

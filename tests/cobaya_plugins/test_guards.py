@@ -20,11 +20,13 @@ CALLABLE = "cobaya_plugins.theories.CallableCls"
 
 
 def fixed_model(likelihood, params=None):
-    return get_model({
-        "theory": {"fixed": {"external": FixedCls}},
-        "likelihood": likelihood,
-        "params": {"amp": 1.0, **(params or {})},
-    })
+    return get_model(
+        {
+            "theory": {"fixed": {"external": FixedCls}},
+            "likelihood": likelihood,
+            "params": {"amp": 1.0, **(params or {})},
+        }
+    )
 
 
 # --- the unit check -------------------------------------------------------------------------
@@ -55,13 +57,13 @@ def returns(units, ell_factor):
         (("muK2", False), {"units": "muK2", "ell_factor": True}, "set `ell_factor: false`"),
     ],
 )
-def test_unit_mistakes_stop_the_chain_at_the_first_point(truth, declared, fix, mock_paths,
-                                                         tmp_path):
+def test_unit_mistakes_stop_the_chain_at_the_first_point(
+    truth, declared, fix, mock_paths, tmp_path
+):
     info = {
         "theory": {CALLABLE: {"function": returns(*truth), "T_cmb": 2.7255, **declared}},
         "likelihood": {LITE: {"clik_file": str(mock_paths["highl_TTTEEE_lite"])}},
-        "params": {"amplitude": {"prior": {"min": 0.8, "max": 1.2}, "ref": 1.0,
-                                 "proposal": 0.01}},
+        "params": {"amplitude": {"prior": {"min": 0.8, "max": 1.2}, "ref": 1.0, "proposal": 0.01}},
         "sampler": {"mcmc": {"max_samples": 50, "seed": 1}},
         "output": str(tmp_path / "chain"),
     }
@@ -70,8 +72,11 @@ def test_unit_mistakes_stop_the_chain_at_the_first_point(truth, declared, fix, m
     msg = str(err.value)
     assert LITE in msg and f"theory {CALLABLE}" in msg and fix in msg
     assert "TT at ell=200" in msg
-    rows = (tmp_path / "chain.1.txt").read_text().splitlines()[1:] if (
-        tmp_path / "chain.1.txt").exists() else []
+    rows = (
+        (tmp_path / "chain.1.txt").read_text().splitlines()[1:]
+        if (tmp_path / "chain.1.txt").exists()
+        else []
+    )
     assert rows == []  # it stopped before any sample was accepted
 
 
@@ -90,8 +95,7 @@ def test_a_chain_far_from_lcdm_runs_to_completion(mock_paths, tmp_path, caplog):
             "amp": {"value": "lambda x: np.exp(x)", "derived": True},
             "A_planck": {"value": "lambda x: np.exp(x / 2)", "derived": True},
         },
-        "sampler": {"mcmc": {"max_samples": 200, "burn_in": 0, "learn_proposal": False,
-                             "seed": 4}},
+        "sampler": {"mcmc": {"max_samples": 200, "burn_in": 0, "learn_proposal": False, "seed": 4}},
         "output": str(tmp_path / "far"),
     }
     with caplog.at_level("WARNING"):
@@ -107,8 +111,11 @@ def test_a_chain_far_from_lcdm_runs_to_completion(mock_paths, tmp_path, caplog):
 
 def test_unit_check_option_values(mock_paths):
     like = {LITE: {"clik_file": str(mock_paths["highl_TTTEEE_lite"]), "unit_check": "strict"}}
-    with pytest.raises(LoggedError, match="`unit_check: strict` is not an option; use one of "
-                       "`unit_check: error`, `unit_check: warn`, `unit_check: off`"):
+    with pytest.raises(
+        LoggedError,
+        match="`unit_check: strict` is not an option; use one of "
+        "`unit_check: error`, `unit_check: warn`, `unit_check: off`",
+    ):
         fixed_model(like, {"A_planck": 1.0})
 
 
@@ -122,8 +129,13 @@ def edited_lowl(mock_paths, tmp_path):
     mdb = path / "clik" / "_mdb"
     lines = mdb.read_text().splitlines()
     value = float(next(line for line in lines if line.startswith("check_value")).split()[2])
-    mdb.write_text("\n".join(f"check_value float {value + 6.5!r}" if line.startswith("check_value")
-                             else line for line in lines) + "\n")
+    mdb.write_text(
+        "\n".join(
+            f"check_value float {value + 6.5!r}" if line.startswith("check_value") else line
+            for line in lines
+        )
+        + "\n"
+    )
     return path
 
 
@@ -138,14 +150,16 @@ def test_failed_self_check_warns_by_default(edited_lowl, caplog):
 
 def test_failed_self_check_modes(edited_lowl, mock_paths, caplog):
     with pytest.raises(LoggedError, match="SELF-CHECK FAILED"):
-        fixed_model({LOWL: {"clik_file": str(edited_lowl), "self_check": "error"}},
-                    {"A_planck": 1.0})
+        fixed_model(
+            {LOWL: {"clik_file": str(edited_lowl), "self_check": "error"}}, {"A_planck": 1.0}
+        )
     caplog.clear()
     with caplog.at_level("WARNING"):
-        fixed_model({LOWL: {"clik_file": str(edited_lowl), "self_check": "off"}},
-                    {"A_planck": 1.0})
-        fixed_model({LOWL: {"clik_file": str(mock_paths["lowl_TT"]), "self_check": "error"}},
-                    {"A_planck": 1.0})
+        fixed_model({LOWL: {"clik_file": str(edited_lowl), "self_check": "off"}}, {"A_planck": 1.0})
+        fixed_model(
+            {LOWL: {"clik_file": str(mock_paths["lowl_TT"]), "self_check": "error"}},
+            {"A_planck": 1.0},
+        )
     assert not [r for r in caplog.records if "SELF-CHECK" in r.getMessage()]
 
 
@@ -176,20 +190,26 @@ def test_clik_file_pointing_at_a_plain_directory(tmp_path):
 
 def test_backend_clik_without_the_compiled_module(mock_paths):
     with pytest.raises(LoggedError) as err:
-        fixed_model({LOWL: {"clik_file": str(mock_paths["lowl_TT"]), "backend": "clik"}},
-                    {"A_planck": 1.0})
+        fixed_model(
+            {LOWL: {"clik_file": str(mock_paths["lowl_TT"]), "backend": "clik"}}, {"A_planck": 1.0}
+        )
     msg = str(err.value)
     assert msg.startswith(LOWL) and "`backend: clik`" in msg and "`backend: auto`" in msg
     with pytest.raises(LoggedError, match="`backend: clippy` is not an option"):
-        fixed_model({LOWL: {"clik_file": str(mock_paths["lowl_TT"]), "backend": "clippy"}},
-                    {"A_planck": 1.0})
+        fixed_model(
+            {LOWL: {"clik_file": str(mock_paths["lowl_TT"]), "backend": "clippy"}},
+            {"A_planck": 1.0},
+        )
 
 
 def test_incomplete_file_through_cobaya(mock_paths, tmp_path):
     broken = shutil.copytree(mock_paths["lowl_TT"], tmp_path / "lowl.clik")
     (broken / "clik" / "lkl_0" / "_external" / "sigma.fits").unlink()
-    with pytest.raises(LoggedError, match=f"{LOWL}: The likelihood file .* is incomplete "
-                       r"\(missing: clik/lkl_0/_external/sigma.fits\)"):
+    with pytest.raises(
+        LoggedError,
+        match=f"{LOWL}: The likelihood file .* is incomplete "
+        r"\(missing: clik/lkl_0/_external/sigma.fits\)",
+    ):
         fixed_model({LOWL: {"clik_file": str(broken)}}, {"A_planck": 1.0})
 
 
@@ -219,8 +239,12 @@ def test_typo_in_a_top_level_nuisance_name(mock_paths):
 
 
 def test_typo_in_the_likelihoods_params_block(mock_paths):
-    like = {"cobaya_plugins.planck.Clik": {
-        "clik_file": str(mock_paths["lowl_TT"]), "params": {"A_plank": 1.0}}}
+    like = {
+        "cobaya_plugins.planck.Clik": {
+            "clik_file": str(mock_paths["lowl_TT"]),
+            "params": {"A_plank": 1.0},
+        }
+    }
     with pytest.raises(LoggedError) as err:
         fixed_model(like)
     msg = str(err.value)
@@ -231,8 +255,9 @@ def test_typo_in_the_likelihoods_params_block(mock_paths):
 def test_correct_names_still_work_beside_the_typo_claims(mock_paths):
     """Claiming case typos must not change the assignment or the values of the real names."""
     nuis = default_nuisance("highl_TTTEEE")
-    model = fixed_model({HIGHL: {"clik_file": str(mock_paths["highl_TTTEEE"])}},
-                        {"calib_100T": 1.003})
+    model = fixed_model(
+        {HIGHL: {"clik_file": str(mock_paths["highl_TTTEEE"])}}, {"calib_100T": 1.003}
+    )
     assert sorted(model.likelihood[HIGHL].input_params) == sorted(nuis)
     sampled = {p: nuis[p] for p in model.parameterization.sampled_params()}
     logl = model.loglikes(sampled, as_dict=True)[0][HIGHL]
@@ -269,8 +294,12 @@ def test_nuisance_overridden_in_the_likelihoods_own_params_block(mock_paths):
     """A ``params:`` block inside the likelihood's block updates its defaults (Cobaya 3.6 alone
     would replace them all, and fail on the SZ prior): the overridden ones change, the others
     keep their defaults, the SZ prior stays."""
-    like = {HIGHL: {"clik_file": str(mock_paths["highl_TTTEEE"]),
-                    "params": {"A_sz": 7.0, "ksz_norm": {"prior": {"min": 0, "max": 5}}}}}
+    like = {
+        HIGHL: {
+            "clik_file": str(mock_paths["highl_TTTEEE"]),
+            "params": {"A_sz": 7.0, "ksz_norm": {"prior": {"min": 0, "max": 5}}},
+        }
+    }
     model = fixed_model(like)
     param = model.parameterization
     assert param.constant_params()["A_sz"] == 7.0

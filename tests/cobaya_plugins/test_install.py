@@ -77,8 +77,9 @@ def test_interrupted_transfer_is_resumed(tarball, product_mocks, tmp_path):
     messages = []
     with ArchiveServer(tarball) as server:
         server.break_after, server.breaks = 1 << 20, 2  # whole network chunks: exact offsets
-        result = inst.install("planck2018", tmp_path, url=server.url, progress=False,
-                              log=messages.append)
+        result = inst.install(
+            "planck2018", tmp_path, url=server.url, progress=False, log=messages.append
+        )
     assert server.requests == [None, "bytes=1048576-", "bytes=2097152-"]
     assert sum("resuming" in m for m in messages) >= 2
     assert result.ok
@@ -115,8 +116,11 @@ def test_bad_archive_detected_and_nothing_extracted(tarball, tmp_path, damage):
         payload = tarball[: len(tarball) * 2 // 3]
     else:
         middle = len(tarball) // 2
-        payload = tarball[:middle] + bytes(b ^ 0xFF for b in tarball[middle:middle + 64]) + \
-            tarball[middle + 64:]
+        payload = (
+            tarball[:middle]
+            + bytes(b ^ 0xFF for b in tarball[middle : middle + 64])
+            + tarball[middle + 64 :]
+        )
     with ArchiveServer(payload) as server:
         with pytest.raises(inst.InstallError) as err:
             inst.install("planck2018", tmp_path, url=server.url, progress=False, log=quiet)
@@ -132,12 +136,19 @@ def test_sha256_enforced(tarball, tmp_path):
     archive = tmp_path / "product.tar.gz"
     archive.write_bytes(tarball)
     with pytest.raises(inst.InstallError, match="wrong SHA-256"):
-        inst.install("planck2018", tmp_path / "d", url=str(archive), sha256="0" * 64,
-                     progress=False, log=quiet)
+        inst.install(
+            "planck2018",
+            tmp_path / "d",
+            url=str(archive),
+            sha256="0" * 64,
+            progress=False,
+            log=quiet,
+        )
     good = hashlib.sha256(tarball).hexdigest()
     assert inst.sha256sum(archive) == good
-    assert inst.install("planck2018", tmp_path / "d", url=archive.as_uri(), sha256=good,
-                        progress=False, log=quiet).ok
+    assert inst.install(
+        "planck2018", tmp_path / "d", url=archive.as_uri(), sha256=good, progress=False, log=quiet
+    ).ok
 
 
 @pytest.mark.parametrize("bad, why", [
@@ -161,8 +172,11 @@ def test_unsafe_member_refused_nothing_written(product_mocks, tmp_path, bad, why
 
 
 def test_inside_links_are_accepted():
-    ok = [member("a/b/link", tarfile.SYMTYPE, "../c"), member("a/hard", tarfile.LNKTYPE, "a/c"),
-          member("a/dot", tarfile.SYMTYPE, "./x")]
+    ok = [
+        member("a/b/link", tarfile.SYMTYPE, "../c"),
+        member("a/hard", tarfile.LNKTYPE, "a/c"),
+        member("a/dot", tarfile.SYMTYPE, "./x"),
+    ]
     assert inst.unsafe_members(ok) == []
 
 
@@ -238,20 +252,24 @@ def test_archive_without_the_planck_files(product_mocks, tmp_path):
 def test_failed_self_check_is_reported_and_not_recorded(product_mocks, tmp_path):
     """A file whose stored check value disagrees with the likelihood fails the listing."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=io.BytesIO(product_tarball(product_mocks))) as src, \
-            tarfile.open(fileobj=buffer, mode="w:gz") as dst:
+    with (
+        tarfile.open(fileobj=io.BytesIO(product_tarball(product_mocks))) as src,
+        tarfile.open(fileobj=buffer, mode="w:gz") as dst,
+    ):
         for info in src.getmembers():
             data = src.extractfile(info).read() if info.isfile() else None
             if info.name == LAYOUT["lowl_TT"] + "/clik/_mdb":
-                lines = [line for line in data.decode().splitlines()
-                         if not line.startswith("check_value")]
+                lines = [
+                    line
+                    for line in data.decode().splitlines()
+                    if not line.startswith("check_value")
+                ]
                 data = ("\n".join(lines) + "\ncheck_value float -1234.5\n").encode()
                 info.size = len(data)
             dst.addfile(info, io.BytesIO(data) if data is not None else None)
     archive = tmp_path / "bad_check.tar.gz"
     archive.write_bytes(buffer.getvalue())
-    result = inst.install("planck2018", tmp_path / "d", url=str(archive), progress=False,
-                          log=quiet)
+    result = inst.install("planck2018", tmp_path / "d", url=str(archive), progress=False, log=quiet)
     assert not result.ok
     bad = [e for e in result.entries if not e.ok]
     assert [e.path for e in bad] == [LAYOUT["lowl_TT"]] and "FAILED" in bad[0].self_check
@@ -262,8 +280,18 @@ def test_failed_self_check_is_reported_and_not_recorded(product_mocks, tmp_path)
 def _install_command(directory, url):
     import sys
 
-    return [sys.executable, "-m", "cobaya_plugins", "install", "planck2018", "--path",
-            str(directory), "--url", url, "--no-progress"]
+    return [
+        sys.executable,
+        "-m",
+        "cobaya_plugins",
+        "install",
+        "planck2018",
+        "--path",
+        str(directory),
+        "--url",
+        url,
+        "--no-progress",
+    ]
 
 
 @pytest.mark.slow
@@ -275,9 +303,15 @@ def test_concurrent_installs_into_one_path(tarball, product_mocks, tmp_path):
     directory = tmp_path / "planck"
     with ArchiveServer(tarball) as server:
         server.delay = 3.0  # the first install holds the lock while the others start
-        procs = [subprocess.Popen(_install_command(directory, server.url), text=True,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-                 for _ in range(3)]
+        procs = [
+            subprocess.Popen(
+                _install_command(directory, server.url),
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            for _ in range(3)
+        ]
         outs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], outs
     assert server.requests == [None], outs  # one download
@@ -297,8 +331,12 @@ def test_an_install_waits_for_the_lock(tarball, tmp_path):
     archive = tmp_path / "product.tar.gz"
     archive.write_bytes(tarball)
     with inst.record.install_lock(directory, log=quiet):
-        proc = subprocess.Popen(_install_command(directory, archive.as_uri()), text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            _install_command(directory, archive.as_uri()),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         first = proc.stdout.readline()
         assert "another install into" in first and "waiting for it" in first, first
         time.sleep(0.5)

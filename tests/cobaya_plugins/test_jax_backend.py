@@ -57,8 +57,15 @@ def moved_point(kind):
     """Fiducial spectra × 1.02 and nuisance values moved off their defaults (A_pol = 1.1...)."""
     cls = {k: 1.02 * v for k, v in fiducial(kind).items()}
     nuis = default_nuisance(kind)
-    moved = {"A_planck": 1.003, "A_pol": 1.1, "calib_100T": 1.001, "A_cib_217": 60.0,
-             "ksz_norm": 3.0, "galf_TE_A_100": 0.2, "galf_EE_index": -2.2}
+    moved = {
+        "A_planck": 1.003,
+        "A_pol": 1.1,
+        "calib_100T": 1.001,
+        "A_cib_217": 60.0,
+        "ksz_norm": 3.0,
+        "galf_TE_A_100": 0.2,
+        "galf_EE_index": -2.2,
+    }
     nuis.update({k: v for k, v in moved.items() if k in nuis})
     return cls, nuis
 
@@ -96,8 +103,7 @@ def test_batch_equals_single_calls(jax_cliks):
     for amp in (0.98, 1.0, 1.02):
         layout.fill({k: amp * v for k, v in load_fiducial().items()}, {"A_planck": 1.0})
         vectors.append(layout.buffer.copy())
-    np.testing.assert_allclose(lkl.batch(np.array(vectors)), [lkl(v) for v in vectors],
-                               rtol=1e-12)
+    np.testing.assert_allclose(lkl.batch(np.array(vectors)), [lkl(v) for v in vectors], rtol=1e-12)
 
 
 def model_rq(lkl, vector):
@@ -163,22 +169,26 @@ def test_gradient_matches_finite_differences(kind, units, ell_factor, mock_paths
     for name, lm in lkl.lmax.items():
         d = dcls[name]
         assert d.shape == ((len(cls[name]),) if name in cls else (lm + 1,))
-        assert np.all(d[lm + 1:] == 0) and np.all(d[:2] == 0)
+        assert np.all(d[lm + 1 :] == 0) and np.all(d[:2] == 0)
         if name not in cls:  # tb, eb: zeros were passed
             continue
         # the most sensitive multipole and two others
         for ell_i in {int(np.argmax(np.abs(d))), lm // 2, lm - 3}:
+
             def f(x, name=name, ell_i=ell_i):
                 c = {k: v.copy() for k, v in cls.items()}
                 c[name][ell_i] = x
                 return loglike(c, nuis)
+
             x0 = cls[name][ell_i]
             fd = central_difference(f, x0, 1e-3 * abs(x0))
             assert d[ell_i] == pytest.approx(fd, rel=1e-4, abs=1e-7 * np.abs(d).max())
     assert list(dnuis) == list(lkl.nuisance_names)
     for name in lkl.nuisance_names:
+
         def g(x, name=name):
             return loglike(cls, {**nuis, name: x})
+
         x0 = nuis[name]
         fd = central_difference(g, x0, 1e-4 * max(abs(x0), 1e-2))
         assert dnuis[name] == pytest.approx(fd, rel=1e-4, abs=1e-6), name
@@ -204,14 +214,20 @@ def test_nan_spectra_give_minus_inf_and_nan_gradients(mock_paths):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", CMB_KINDS)
 def test_cobaya_class_with_backend_jax(kind, mock_paths):
-    name = {"lowl_TT": "LowlTT", "highl_TTTEEE": "HighlTTTEEE",
-            "highl_TTTEEE_lite": "HighlTTTEEELite"}[kind]
+    name = {
+        "lowl_TT": "LowlTT",
+        "highl_TTTEEE": "HighlTTTEEE",
+        "highl_TTTEEE_lite": "HighlTTTEEELite",
+    }[kind]
     name = f"cobaya_plugins.planck.{name}"
     logls = []
     for backend in ("auto", "jax"):
-        info = {"theory": {"fixed": {"external": FixedCls}},
-                "likelihood": {name: {"clik_file": str(mock_paths[kind]), "backend": backend}},
-                "params": {"amp": 1.01, **default_nuisance(kind)}, "debug": False}
+        info = {
+            "theory": {"fixed": {"external": FixedCls}},
+            "likelihood": {name: {"clik_file": str(mock_paths[kind]), "backend": backend}},
+            "params": {"amp": 1.01, **default_nuisance(kind)},
+            "debug": False,
+        }
         model = get_model(info)
         assert model.likelihood[name].clik.backend == ("jax" if backend == "jax" else "clipy")
         logls.append(model.loglikes({})[0][0])
@@ -226,9 +242,16 @@ def test_backend_jax_without_jax_says_what_to_install(mock_paths, monkeypatch):
     monkeypatch.setattr(clik_module, "jax_available", lambda: False)
     with pytest.raises(ImportError, match=r"pip install 'cobaya-planck-clik\[jax\]'"):
         open_clik(mock_paths["highl_TTTEEE_lite"], "jax")
-    info = {"theory": {"fixed": {"external": FixedCls}},
-            "likelihood": {"cobaya_plugins.planck.HighlTTTEEELite": {
-                "clik_file": str(mock_paths["highl_TTTEEE_lite"]), "backend": "jax"}},
-            "params": {"amp": 1.0, "A_planck": 1.0}, "debug": False}
+    info = {
+        "theory": {"fixed": {"external": FixedCls}},
+        "likelihood": {
+            "cobaya_plugins.planck.HighlTTTEEELite": {
+                "clik_file": str(mock_paths["highl_TTTEEE_lite"]),
+                "backend": "jax",
+            }
+        },
+        "params": {"amp": 1.0, "A_planck": 1.0},
+        "debug": False,
+    }
     with pytest.raises(LoggedError, match="`backend: jax` needs jax"):
         get_model(info)

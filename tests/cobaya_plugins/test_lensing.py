@@ -48,8 +48,14 @@ def test_layout_as_planck(lens_path, direct):
     assert list(direct.get_lmax()) == [2500, 2500, 2500, 2500, 2500, -1, -1]
     assert list(direct.get_extra_parameter_names()) == ["A_planck"]
     mdb = (lens_path / "clik_lensing" / "_mdb").read_text()
-    for line in ("itype int 4", "lmax int 2500", "nbins int 9", "renorm int 1", "ren1 int 1",
-                 "has_calib int 1"):
+    for line in (
+        "itype int 4",
+        "lmax int 2500",
+        "nbins int 9",
+        "renorm int 1",
+        "ren1 int 1",
+        "has_calib int 1",
+    ):
         assert line in mdb
     assert list(fits.getdata(lens_path / "clik_lensing" / "hascl")) == [1, 1, 1, 1, 0, 0]
     bins = fits.getdata(lens_path / "clik_lensing" / "bins").reshape(9, 2501)
@@ -106,7 +112,8 @@ def test_same_seed_same_bytes(lens_path, tmp_path):
     again = write_mock("lensing", tmp_path, seed=1)
     for member in ("pp_hat", "siginv", "cors", "cl_fid", "_mdb"):
         assert (again / "clik_lensing" / member).read_bytes() == (
-            lens_path / "clik_lensing" / member).read_bytes()
+            lens_path / "clik_lensing" / member
+        ).read_bytes()
 
 
 class FixedWithPP(FixedCls):
@@ -144,8 +151,9 @@ def lensing_model(path, **extra):
 def test_cobaya_class_matches_clipy(lens_path, direct, fid):
     model = lensing_model(lens_path)
     like = model.likelihood[LENSING]
-    assert like.get_requirements() == {"Cl": {"pp": 2500, "tt": 2500, "ee": 2500, "bb": 2500,
-                                              "te": 2500}}
+    assert like.get_requirements() == {
+        "Cl": {"pp": 2500, "tt": 2500, "ee": 2500, "bb": 2500, "te": 2500}
+    }
     assert list(model.parameterization.sampled_params()) == ["A_planck"]
     logl = model.loglikes({"A_planck": 1.004}, as_dict=True)[0][LENSING]
     cls = {k: 1.02 * v for k, v in fid.items() if k != "pp"}

@@ -123,8 +123,12 @@ def test_chi2_at_fiducial_is_realistic(kind, loaded, fiducial):
     assert abs(-2 * loglike - n) < 6 * np.sqrt(2 * n)
 
 
-@pytest.mark.parametrize("kind", [  # lensing: test_lensing.py; plik: two writes of ~3 s, slow
-    pytest.param(k, marks=pytest.mark.slow) if k == "highl_TTTEEE" else k for k in CMB_KINDS])
+@pytest.mark.parametrize(
+    "kind",
+    [  # lensing: test_lensing.py; plik: two writes of ~3 s, slow
+        pytest.param(k, marks=pytest.mark.slow) if k == "highl_TTTEEE" else k for k in CMB_KINDS
+    ],
+)
 def test_same_seed_identical_files_other_seed_other_data(kind, mock_paths, tmp_path):
     first = file_bytes(mock_paths[kind])
     again = file_bytes(write_mock(kind, tmp_path / "same", seed=1))
@@ -235,11 +239,14 @@ def test_lite_loglike_is_gaussian_in_binned_dl(mock_paths, loaded, fiducial):
     assert len(bins) == 215
 
     def binned(cl, n_bins):
-        return [np.mean([cl[l] * l * (l + 1) / (2 * np.pi) for l in range(lo, hi + 1)])
-                for lo, hi in bins[:n_bins]]
+        return [
+            np.mean([cl[l] * l * (l + 1) / (2 * np.pi) for l in range(lo, hi + 1)])
+            for lo, hi in bins[:n_bins]
+        ]
 
-    model = np.array(binned(fiducial["tt"], 215) + binned(fiducial["te"], 199)
-                     + binned(fiducial["ee"], 199))
+    model = np.array(
+        binned(fiducial["tt"], 215) + binned(fiducial["te"], 199) + binned(fiducial["ee"], 199)
+    )
     for a_planck in (1.0, 1.01):
         delta = data - model / a_planck**2
         exact = -0.5 * delta @ np.linalg.solve(covariance, delta)

@@ -67,8 +67,9 @@ def test_highl_declares_47_parameters_with_21_sampled(mock_paths):
         else:
             assert (prior["min"], prior["max"]) == (a, b) and "dist" not in prior, name
     # the joint SZ prior: ksz_norm + 1.6 A_sz ~ N(9.5, 3), by hand
-    point = {p: default_nuisance("highl_TTTEEE")[p]
-             for p in model.parameterization.sampled_params()}
+    point = {
+        p: default_nuisance("highl_TTTEEE")[p] for p in model.parameterization.sampled_params()
+    }
     base = model.logprior(point)
     before = point["ksz_norm"] + 1.6 * point["A_sz"]
     point["ksz_norm"] = point["A_sz"] = 0.0
@@ -94,9 +95,12 @@ def test_generic_clik_lists_missing_names(mock_paths):
 
 
 def test_parameter_mismatch_lists_unexpected(mock_paths):
-    like = {"cobaya_plugins.planck.Clik": {
-        "clik_file": str(mock_paths["lowl_TT"]),
-        "params": {"A_planck": 1.0, "A_extra": 1.0}}}
+    like = {
+        "cobaya_plugins.planck.Clik": {
+            "clik_file": str(mock_paths["lowl_TT"]),
+            "params": {"A_planck": 1.0, "A_extra": 1.0},
+        }
+    }
     with pytest.raises(LoggedError, match=r"Unexpected: 'A_extra'"):
         model_for(like, {})
 
@@ -139,8 +143,10 @@ def test_relative_path_resolved_against_path_option(mock_paths):
 
 
 def test_nan_spectrum_gives_minus_inf(mock_paths):
-    model = model_for({CLASSES["lowl_TT"]: {"clik_file": str(mock_paths["lowl_TT"])}},
-                      {"A_planck": 1.0, "amp": np.nan})
+    model = model_for(
+        {CLASSES["lowl_TT"]: {"clik_file": str(mock_paths["lowl_TT"])}},
+        {"A_planck": 1.0, "amp": np.nan},
+    )
     assert model.loglikes({}, as_dict=True)[0][CLASSES["lowl_TT"]] == -np.inf
 
 
@@ -154,14 +160,18 @@ class DlInsteadOfCl(FixedCls):
 def test_unit_mistake_in_theory_stops_the_run(mock_paths):
     info = {
         "theory": {"buggy": {"external": DlInsteadOfCl}},
-        "likelihood": {CLASSES["highl_TTTEEE_lite"]: {
-            "clik_file": str(mock_paths["highl_TTTEEE_lite"])}},
+        "likelihood": {
+            CLASSES["highl_TTTEEE_lite"]: {"clik_file": str(mock_paths["highl_TTTEEE_lite"])}
+        },
         "params": {"amp": 1.0, "A_planck": 1.0},
     }
     model = get_model(info)
-    with pytest.raises(LoggedError, match="spectra from buggy do not look like a CMB spectrum: "
-                       "TT at ell=200 .* it looks like D_ell in muK2 arrived where C_ell in muK2 "
-                       "was asked for"):
+    with pytest.raises(
+        LoggedError,
+        match="spectra from buggy do not look like a CMB spectrum: "
+        "TT at ell=200 .* it looks like D_ell in muK2 arrived where C_ell in muK2 "
+        "was asked for",
+    ):
         model.loglikes({})
     # unit_check: warn lets it run (with a warning)
     info["likelihood"][CLASSES["highl_TTTEEE_lite"]]["unit_check"] = "warn"
@@ -186,8 +196,9 @@ def test_cobaya_run_evaluate(mock_paths, tmp_path, cobaya_run):
     rows = np.loadtxt(str(root) + ".1.txt", ndmin=2)
     header = open(str(root) + ".1.txt").readline().split()[1:]
     chi2 = rows[0, header.index("chi2__" + CLASSES["lowl_TT"])]
-    assert chi2 == pytest.approx(-2 * expected_loglike(mock_paths["lowl_TT"],
-                                                       {"A_planck": 1.0}), rel=1e-6)
+    assert chi2 == pytest.approx(
+        -2 * expected_loglike(mock_paths["lowl_TT"], {"A_planck": 1.0}), rel=1e-6
+    )
 
 
 def test_cobaya_run_short_mcmc(mock_paths, tmp_path, cobaya_run):
@@ -195,8 +206,7 @@ def test_cobaya_run_short_mcmc(mock_paths, tmp_path, cobaya_run):
         "theory": {"fixed_theory.FixedCls": None},
         "likelihood": {CLASSES["lowl_TT"]: {"clik_file": str(mock_paths["lowl_TT"])}},
         "params": {"amp": {"prior": {"min": 0.5, "max": 1.5}, "ref": 1.0, "proposal": 0.05}},
-        "sampler": {"mcmc": {"max_samples": 60, "burn_in": 0, "learn_proposal": False,
-                             "seed": 3}},
+        "sampler": {"mcmc": {"max_samples": 60, "burn_in": 0, "learn_proposal": False, "seed": 3}},
     }
     cobaya_run(info)
     root = tmp_path / "chains" / "run"
@@ -220,8 +230,15 @@ def test_with_classy_for_real(mock_paths):
     info = {
         "theory": {"classy": {"extra_args": {"N_ur": 2.0328, "N_ncdm": 1, "m_ncdm": 0.06}}},
         "likelihood": like,
-        "params": {"omega_b": 0.022383, "omega_cdm": 0.12011, "H0": 67.32, "tau_reio": 0.0543,
-                   "A_s": 1e-10 * np.exp(3.0448), "n_s": 0.96605, "A_planck": 1.0},
+        "params": {
+            "omega_b": 0.022383,
+            "omega_cdm": 0.12011,
+            "H0": 67.32,
+            "tau_reio": 0.0543,
+            "A_s": 1e-10 * np.exp(3.0448),
+            "n_s": 0.96605,
+            "A_planck": 1.0,
+        },
     }
     model = get_model(info)
     logls = model.loglikes({}, as_dict=True)[0]

@@ -99,8 +99,10 @@ def test_cobaya_install_then_classes_need_no_path(tarball, tmp_path, mock_paths)
     info = {
         "packages_path": str(packages),
         "theory": {"fixed": {"external": FixedCls}},
-        "likelihood": {"cobaya_plugins.planck.LowlTT": None,
-                       "cobaya_plugins.planck.HighlTTTEEELite": None},
+        "likelihood": {
+            "cobaya_plugins.planck.LowlTT": None,
+            "cobaya_plugins.planck.HighlTTTEEELite": None,
+        },
         "params": {"amp": 1.0, "A_planck": 1.001},
     }
     model = get_model(info)
@@ -146,8 +148,9 @@ def test_installable_protocol(installed_mocks, tmp_path):
 
 def test_validate_command(installed_mocks, monkeypatch, capsys, tmp_path):
     fid = load_fiducial(lmax=2508)
-    monkeypatch.setattr(val, "class_spectra",
-                        lambda lmax=2508: {k: v / 2.7255e6**2 for k, v in fid.items()})
+    monkeypatch.setattr(
+        val, "class_spectra", lambda lmax=2508: {k: v / 2.7255e6**2 for k, v in fid.items()}
+    )
     status = main(["validate", "--path", str(installed_mocks)])
     out = capsys.readouterr().out
     rows = {line.split()[0]: line.split() for line in out.splitlines()[2:] if line.strip()}
@@ -169,16 +172,29 @@ def test_validate_command(installed_mocks, monkeypatch, capsys, tmp_path):
 def test_residuals_command(mock_paths, tmp_path, capsys):
     nuis_file = tmp_path / "nuis.yaml"
     nuis_file.write_text(yaml.safe_dump({"A_planck": 1.003}))
-    status = main(["residuals", str(mock_paths["highl_TTTEEE_lite"]), "--cls", str(FIDUCIAL_FILE),
-                   "--ell-factor", "--nuisance", str(nuis_file), "--out",
-                   str(tmp_path / "res.png"), "--json", str(tmp_path / "out" / "res.json")])
+    status = main(
+        [
+            "residuals",
+            str(mock_paths["highl_TTTEEE_lite"]),
+            "--cls",
+            str(FIDUCIAL_FILE),
+            "--ell-factor",
+            "--nuisance",
+            str(nuis_file),
+            "--out",
+            str(tmp_path / "res.png"),
+            "--json",
+            str(tmp_path / "out" / "res.json"),
+        ]
+    )
     assert status == 0
     out = capsys.readouterr().out
     assert "TT" in out and "cross" in out and f"wrote {tmp_path / 'res.png'}" in out
     assert (tmp_path / "res.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result = json.loads((tmp_path / "out" / "res.json").read_text())
     expected = -2 * open_clik(mock_paths["highl_TTTEEE_lite"]).loglike(
-        load_fiducial(), {"A_planck": 1.003})
+        load_fiducial(), {"A_planck": 1.003}
+    )
     assert result["chi2"]["total"] == pytest.approx(expected, rel=1e-6)
     assert result["n_bins"] == {"TT": 215, "TE": 199, "EE": 199, "total": 613}
     parts = sum(result["chi2"][k] for k in ("TT", "TE", "EE", "cross"))
@@ -196,11 +212,27 @@ def test_residuals_command_plik_fills_best_fit_nuisance(mock_paths, tmp_path, ca
     (real / TRUTH_FILE).unlink()
     given = {k: v for k, v in default_nuisance("highl_TTTEEE").items() if k.startswith("ps_")}
     (tmp_path / "n.yaml").write_text(yaml.safe_dump(given))
-    assert main(["residuals", str(real), "--cls", str(FIDUCIAL_FILE),
-                 "--ell-factor", "--nuisance", str(tmp_path / "n.yaml"), "--out",
-                 str(tmp_path / "p.png"), "--json", str(tmp_path / "p.json")]) == 0
-    assert "43 parameters not in --nuisance take their Planck 2018 best-fit" in \
-        capsys.readouterr().out
+    assert (
+        main(
+            [
+                "residuals",
+                str(real),
+                "--cls",
+                str(FIDUCIAL_FILE),
+                "--ell-factor",
+                "--nuisance",
+                str(tmp_path / "n.yaml"),
+                "--out",
+                str(tmp_path / "p.png"),
+                "--json",
+                str(tmp_path / "p.json"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        "43 parameters not in --nuisance take their Planck 2018 best-fit" in capsys.readouterr().out
+    )
     result = json.loads((tmp_path / "p.json").read_text())
     values = {**val.best_fit_nuisance(), **given}
     expected = -2 * open_clik(real).loglike(load_fiducial(), values)
@@ -211,11 +243,34 @@ def test_residuals_command_plik_fills_best_fit_nuisance(mock_paths, tmp_path, ca
 
 
 def test_residuals_command_errors(mock_paths, tmp_path, capsys):
-    assert main(["residuals", str(mock_paths["lowl_TT"]), "--cls", str(FIDUCIAL_FILE),
-                 "--ell-factor", "--out", str(tmp_path / "x.png")]) == 1
+    assert (
+        main(
+            [
+                "residuals",
+                str(mock_paths["lowl_TT"]),
+                "--cls",
+                str(FIDUCIAL_FILE),
+                "--ell-factor",
+                "--out",
+                str(tmp_path / "x.png"),
+            ]
+        )
+        == 1
+    )
     assert "residuals support plik_lite" in capsys.readouterr().err
-    assert main(["residuals", str(mock_paths["highl_TTTEEE_lite"]), "--cls",
-                 str(tmp_path / "none.txt"), "--out", str(tmp_path / "x.png")]) == 1
+    assert (
+        main(
+            [
+                "residuals",
+                str(mock_paths["highl_TTTEEE_lite"]),
+                "--cls",
+                str(tmp_path / "none.txt"),
+                "--out",
+                str(tmp_path / "x.png"),
+            ]
+        )
+        == 1
+    )
     assert "error:" in capsys.readouterr().err
 
 
@@ -223,8 +278,21 @@ def test_residuals_command_errors(mock_paths, tmp_path, capsys):
 def test_residuals_of_a_mock_use_its_truth(kind, mock_paths, tmp_path, capsys):
     """On a mock, the nuisance values default to the ones it was drawn with (and it says so):
     at the fiducial spectrum chi2 is a draw of a chi2 with n_bins degrees of freedom."""
-    assert main(["residuals", str(mock_paths[kind]), "--cls", "fiducial", "--out",
-                 str(tmp_path / "r.png"), "--json", str(tmp_path / "r.json")]) == 0
+    assert (
+        main(
+            [
+                "residuals",
+                str(mock_paths[kind]),
+                "--cls",
+                "fiducial",
+                "--out",
+                str(tmp_path / "r.png"),
+                "--json",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "not in --nuisance take the values this mock was drawn with" in out
     result = json.loads((tmp_path / "r.json").read_text())
@@ -238,12 +306,26 @@ def test_residuals_of_a_mock_use_its_truth(kind, mock_paths, tmp_path, capsys):
 def test_residuals_unit_mistake_named_as_flags(mock_paths, tmp_path, capsys):
     """The shipped file holds D_ell: read as C_ell, the fix is the flag, not a Python keyword."""
     lite = str(mock_paths["highl_TTTEEE_lite"])
-    assert main(["residuals", lite, "--cls", str(FIDUCIAL_FILE), "--out",
-                 str(tmp_path / "x.png")]) == 1
+    assert (
+        main(["residuals", lite, "--cls", str(FIDUCIAL_FILE), "--out", str(tmp_path / "x.png")])
+        == 1
+    )
     err = capsys.readouterr().err
     assert "looks like D_ell in muK2; pass --ell-factor." in err and "ell_factor=" not in err
-    assert main(["residuals", lite, "--cls", "fiducial", "--ell-factor", "--out",
-                 str(tmp_path / "x.png")]) == 1
+    assert (
+        main(
+            [
+                "residuals",
+                lite,
+                "--cls",
+                "fiducial",
+                "--ell-factor",
+                "--out",
+                str(tmp_path / "x.png"),
+            ]
+        )
+        == 1
+    )
     assert "leave out --units and --ell-factor" in capsys.readouterr().err
 
 

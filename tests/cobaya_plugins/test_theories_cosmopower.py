@@ -294,7 +294,11 @@ def test_loglike_unchanged_with_jax_x64_and_the_theory_loaded(mock_paths):
     outputs = [
         subprocess.run(
             [sys.executable, "-c", _LOGL_SCRIPT, mode, *args],
-            capture_output=True, text=True, check=True, cwd=REPO, env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO,
+            env=env,
         ).stdout  # fmt: skip
         for mode in ("plain", "jax")
     ]
@@ -560,10 +564,18 @@ def test_anchor_correction_by_hand():
     from cobaya_plugins.anchor import AnchorCorrection
 
     ell = np.arange(6.0)
-    emu0 = {"tt": np.r_[0, 0, 2.0, 3, 4, 5], "ee": np.r_[0, 0, 1.0, 1, 2, 2],
-            "te": np.r_[0, 0, -0.5, 0.2, 1, -1], "pp": np.r_[0, 0, 9.0, 8, 7, 6]}
-    ref0 = {"tt": emu0["tt"] * 1.1, "ee": emu0["ee"] * 0.9, "te": emu0["te"] + 0.3,
-            "pp": emu0["pp"] * 1.02}
+    emu0 = {
+        "tt": np.r_[0, 0, 2.0, 3, 4, 5],
+        "ee": np.r_[0, 0, 1.0, 1, 2, 2],
+        "te": np.r_[0, 0, -0.5, 0.2, 1, -1],
+        "pp": np.r_[0, 0, 9.0, 8, 7, 6],
+    }
+    ref0 = {
+        "tt": emu0["tt"] * 1.1,
+        "ee": emu0["ee"] * 0.9,
+        "te": emu0["te"] + 0.3,
+        "pp": emu0["pp"] * 1.02,
+    }
     correction = AnchorCorrection.measure(emu0, ref0)
     at_anchor = correction.apply(emu0)
     for s in ref0:
@@ -603,8 +615,16 @@ def test_anchored_emulator_reproduces_class(mock_paths):
 
     def direct_class(point):
         cosmo = Class()
-        cosmo.set({"output": "tCl,pCl,lCl", "lensing": "yes", "l_max_scalars": LMAX,
-                   "T_cmb": 2.7255, **baseline, **point})
+        cosmo.set(
+            {
+                "output": "tCl,pCl,lCl",
+                "lensing": "yes",
+                "l_max_scalars": LMAX,
+                "T_cmb": 2.7255,
+                **baseline,
+                **point,
+            }
+        )
         cosmo.compute()
         cls = {s: np.array(v) for s, v in cosmo.lensed_cl(LMAX).items()}
         cosmo.struct_cleanup()
@@ -614,8 +634,9 @@ def test_anchored_emulator_reproduces_class(mock_paths):
     lite = open_clik(mock_paths["highl_TTTEEE_lite"])
 
     def chi2(cls):
-        return -2 * lite.loglike({s: cls[s] for s in ("tt", "te", "ee")}, {"A_planck": 1.0},
-                                 units="dimensionless")
+        return -2 * lite.loglike(
+            {s: cls[s] for s in ("tt", "te", "ee")}, {"A_planck": 1.0}, units="dimensionless"
+        )
 
     sampled = {p: {"prior": {"min": v * 0.5, "max": v * 1.5}} for p, v in COBAYA_FIDUCIAL.items()}
     anchored = model_for(sampled, {"anchor": baseline}, spectra=("tt", "te", "ee"))
@@ -629,12 +650,23 @@ def test_anchored_emulator_reproduces_class(mock_paths):
     te_scale = np.sqrt(at_anchor["tt"][2:] * at_anchor["ee"][2:])
     assert np.max(np.abs(got["te"][2:] - at_anchor["te"][2:]) / te_scale) < 1e-5
     # half a Planck sigma away in every parameter
-    shift = {"omega_b": 0.00008, "omega_cdm": -0.0006, "h": 0.0027, "tau_reio": 0.0036,
-             "n_s": 0.002, "ln10^{10}A_s": 0.007}
+    shift = {
+        "omega_b": 0.00008,
+        "omega_cdm": -0.0006,
+        "h": 0.0027,
+        "tau_reio": 0.0036,
+        "n_s": 0.002,
+        "ln10^{10}A_s": 0.007,
+    }
     point = {p: FIDUCIAL[p] + shift[p] for p in FIDUCIAL}
-    cobaya_point = {"omega_b": point["omega_b"], "omega_cdm": point["omega_cdm"],
-                    "H0": 100 * point["h"], "tau_reio": point["tau_reio"], "n_s": point["n_s"],
-                    "logA": point["ln10^{10}A_s"]}
+    cobaya_point = {
+        "omega_b": point["omega_b"],
+        "omega_cdm": point["omega_cdm"],
+        "H0": 100 * point["h"],
+        "tau_reio": point["tau_reio"],
+        "n_s": point["n_s"],
+        "logA": point["ln10^{10}A_s"],
+    }
     reference = chi2(direct_class(point))
     results = {}
     for name, model in (("anchored", anchored), ("plain", plain)):
@@ -642,4 +674,3 @@ def test_anchored_emulator_reproduces_class(mock_paths):
         results[name] = chi2(model.theory[THEORY].get_Cl(units="1")) - reference
     assert abs(results["anchored"]) < 2.0, results
     assert abs(results["plain"]) > 8.0, results
-

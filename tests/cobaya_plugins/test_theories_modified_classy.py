@@ -226,8 +226,10 @@ def test_extra_input_params_are_passed_to_class():
     """N_ur declared as an extra input reaches the CLASS object with its value."""
     params = {**COSMOLOGY, "N_ur": 2.0328, "beta_deg": 1.0}
     model = modified_classy_model(
-        {"postprocess": "cobaya_plugins.models.birefringence:rotate",
-         "extra_input_params": ["N_ur"]},
+        {
+            "postprocess": "cobaya_plugins.models.birefringence:rotate",
+            "extra_input_params": ["N_ur"],
+        },
         params,
     )
     assert np.isfinite(model.logposterior({}).logpost)

@@ -41,8 +41,7 @@ def test_rows_for_installed_mocks(installed_mocks):
     # the mocks are not the real data: their chi2 differ from the published ones
     table = val.format_checks(checks)
     assert "FAIL" in table and "23.16" in table and "2344.75" in table and "584.24" in table
-    assert [c.passed for c in checks] == [
-        abs(c.chi2 - c.reference.chi2) <= 0.5 for c in checks]
+    assert [c.passed for c in checks] == [abs(c.chi2 - c.reference.chi2) <= 0.5 for c in checks]
 
 
 def test_missing_files_are_listed(tmp_path):
@@ -78,21 +77,27 @@ def test_class_spectra_are_the_fiducial_cosmology(class_cls, installed_mocks):
 
 def real_data_directory():
     """(directory, reason): the real Planck 2018 data if found, else None and why not."""
-    how = (f"to run it, install the real files (`python -m cobaya_plugins install planck2018 "
-           f"--path DIR`, or `cobaya-install cobaya_plugins.planck.HighlTTTEEE -p PACKAGES`) "
-           f"and set {DATA_ENV}=DIR (or COBAYA_PACKAGES_PATH=PACKAGES)")
+    how = (
+        f"to run it, install the real files (`python -m cobaya_plugins install planck2018 "
+        f"--path DIR`, or `cobaya-install cobaya_plugins.planck.HighlTTTEEE -p PACKAGES`) "
+        f"and set {DATA_ENV}=DIR (or COBAYA_PACKAGES_PATH=PACKAGES)"
+    )
     given = os.environ.get(DATA_ENV)
     directory = Path(given) if given else default_data_directory()
     if directory is None:
-        return None, f"real Planck 2018 files not found (no {DATA_ENV}, no Cobaya packages " \
-                     f"path); {how}"
+        return (
+            None,
+            f"real Planck 2018 files not found (no {DATA_ENV}, no Cobaya packages path); {how}",
+        )
     plik = directory / val.REFERENCES[1].clik_file
     if not plik.exists():
         return None, f"real Planck 2018 files not found under {directory}; {how}"
     check = read_mdb(plik / "clik").get("check_value")
     if check is None or abs(float(check) - REAL_PLIK_CHECK) > 0.01:
-        return None, (f"{plik} is not the real Planck file (self-check value {check}, real "
-                      f"{REAL_PLIK_CHECK}: a mock?); {how}")
+        return None, (
+            f"{plik} is not the real Planck file (self-check value {check}, real "
+            f"{REAL_PLIK_CHECK}: a mock?); {how}"
+        )
     return directory, ""
 
 

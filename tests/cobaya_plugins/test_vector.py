@@ -76,8 +76,9 @@ def test_mistyped_nuisance_names_get_did_you_mean():
     assert "'calib_100t' (did you mean 'calib_100T'?)" in msg
     # extra keys are allowed with strict=False, but a likely typo is still named
     with pytest.raises(ValueError, match=r"'calib_100t' \(did you mean 'calib_100T'\?\)"):
-        vec.fill_nuisance({"A_planck": 1.0, "calib_100t": 1.0, "calib_217T": 1.0, "h": 0.7},
-                          strict=False)
+        vec.fill_nuisance(
+            {"A_planck": 1.0, "calib_100t": 1.0, "calib_217T": 1.0, "h": 0.7}, strict=False
+        )
     with pytest.raises(ValueError) as err:
         vec.fill_nuisance({"A_planck": 1.0, "calib_217T": 1.0, "h": 0.7}, strict=False)
     assert "'h'" not in str(err.value).split("expects")[0]
@@ -86,8 +87,11 @@ def test_mistyped_nuisance_names_get_did_you_mean():
 @pytest.mark.parametrize("bad", [[1.0, 1.0], np.ones(2), 1.0])
 def test_nuisance_must_be_a_dict(bad):
     vec = CallVector({"tt": 3}, ["A_planck", "x"])
-    with pytest.raises(TypeError, match="must be a dict by name.*expects, in order: "
-                       r"\['A_planck', 'x'\]"):
+    with pytest.raises(
+        TypeError,
+        match="must be a dict by name.*expects, in order: "
+        r"\['A_planck', 'x'\]",
+    ):
         vec.fill_nuisance(bad)
 
 

@@ -221,8 +221,9 @@ def colour_tree(root):
         for i in range(3):
             pixels = np.full((24, 24, 3), 30.0)
             pixels[..., k] = 220
-            write_image(root / label / f"{i}.png", np.clip(pixels + rng.normal(0, 15, pixels.shape),
-                                                           0, 255))
+            write_image(
+                root / label / f"{i}.png", np.clip(pixels + rng.normal(0, 15, pixels.shape), 0, 255)
+            )
     return root
 
 
@@ -235,15 +236,27 @@ def test_analyze_places_the_target_and_writes_its_tables(tmp_path):
 
     root = colour_tree(tmp_path / "images")
     target = root / "n02" / "1.png"
-    result = analysis.analyze(identity_conv_model(), "mix", target, root, None, channel=1,
-                              size=24, n_pairs=None, seed=0, progress=False, n_threads=1)
+    result = analysis.analyze(
+        identity_conv_model(),
+        "mix",
+        target,
+        root,
+        None,
+        channel=1,
+        size=24,
+        n_pairs=None,
+        seed=0,
+        progress=False,
+        n_threads=1,
+    )
     paths, labels = images.labelled_images(root)
     means = np.stack([images.load_image(path).mean(axis=(0, 1)) for path in paths])
     assert result.paths == paths and result.labels == labels and result.image_size == 24
     np.testing.assert_allclose(result.vectors, means, rtol=1e-5)
     np.testing.assert_allclose(result.target, means[4], rtol=1e-5)
-    np.testing.assert_allclose(result.to_target, np.linalg.norm(means - means[4], axis=1),
-                               rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(
+        result.to_target, np.linalg.norm(means - means[4], axis=1), rtol=1e-4, atol=1e-3
+    )
     assert list(result.class_summaries())[0] == "n02"  # the green images are the closest
     assert result.embedding.shape == (10, 2) and result.perplexity == pytest.approx(3.0)
     json_path = result.write_json(tmp_path / "d.json", extra={"weights": None})
@@ -256,10 +269,14 @@ def test_analyze_places_the_target_and_writes_its_tables(tmp_path):
     with open(result.write_csv(tmp_path / "d.csv")) as table:
         rows = list(csv.DictReader(table))
     assert [row["path"] for row in rows] == [str(path) for path in paths]
-    np.testing.assert_allclose([float(row["channel_activation"]) for row in rows], means[:, 1],
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        [float(row["channel_activation"]) for row in rows], means[:, 1], rtol=1e-5
+    )
     written = result.write_plots(tmp_path)
-    assert [path.name for path in written] == ["activation_profile.png", "distances.png",
-                                                "tsne.png"]
+    assert [path.name for path in written] == [
+        "activation_profile.png",
+        "distances.png",
+        "tsne.png",
+    ]
     with pytest.raises(IndexError, match="channel 3 is out of range"):
         analysis.analyze(identity_conv_model(), "mix", target, root, None, channel=3, size=24)

@@ -176,7 +176,6 @@ def test_save_gif_errors(tmp_path):
         images.save_gif([frame, frame[..., 0]], tmp_path / "a.gif")
 
 
-
 # -- high_frequency_share ----------------------------------------------------------------------
 
 
@@ -192,7 +191,8 @@ def test_high_frequency_share_of_noise_gratings_and_constant():
     # white noise: the fraction of the frequency square [-1/2, 1/2]^2 outside radius 1/4
     assert images.high_frequency_share(noise) == pytest.approx(1 - math.pi / 16, abs=0.01)
     assert images.high_frequency_share(param.noise_images(1, 224, 224, 0)[0]) == pytest.approx(
-        0.80, abs=0.01)
+        0.80, abs=0.01
+    )
     low, high = _grating(8 / 64), _grating(20 / 64)  # 0.125 and 0.3125 cycles/pixel
     assert images.high_frequency_share(low) < 1e-12
     assert images.high_frequency_share(high) == pytest.approx(1.0, abs=1e-12)
@@ -207,5 +207,3 @@ def test_high_frequency_share_of_noise_gratings_and_constant():
     assert math.isnan(images.high_frequency_share(np.full((8, 8, 3), 7.0)))
     with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
         images.high_frequency_share(np.zeros((4, 4, 4)))
-
-

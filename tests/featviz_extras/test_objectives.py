@@ -50,9 +50,11 @@ def test_evaluate_by_hand():
     # dense activations (N, C): channel / class logit pick one entry per image
     logits = tf.constant([[0.5, -2.0, 3.0], [1.0, 4.0, -1.0]])
     np.testing.assert_allclose(
-        objectives.evaluate("class_logit", logits, tf.constant([[2], [1]])).numpy(), [3.0, 4.0])
+        objectives.evaluate("class_logit", logits, tf.constant([[2], [1]])).numpy(), [3.0, 4.0]
+    )
     np.testing.assert_allclose(
-        objectives.evaluate("channel", logits, tf.constant([[0], [2]])).numpy(), [0.5, -1.0])
+        objectives.evaluate("channel", logits, tf.constant([[0], [2]])).numpy(), [0.5, -1.0]
+    )
 
 
 def test_total_variation_by_hand():
@@ -84,8 +86,7 @@ def _classifier(last: str):
     return keras.Model(inputs, outputs), kernel, bias
 
 
-@pytest.mark.parametrize("last", ["dense_softmax", "softmax_layer", "activation_layer",
-                                  "linear"])
+@pytest.mark.parametrize("last", ["dense_softmax", "softmax_layer", "activation_layer", "linear"])
 def test_logits_model_removes_the_softmax(last):
     model, kernel, bias = _classifier(last)
     x = np.array([[1.0, 2.0], [-0.5, 0.25]], np.float32)
@@ -106,7 +107,10 @@ def test_output_model_and_validate():
     outputs = keras.layers.Dense(5, activation="softmax", name="predictions")(pooled)
     model = keras.Model(inputs, outputs)
     assert objectives.output_model(model, objectives.channel("conv", 1)).output.shape[1:] == (
-        6, 6, 4)
+        6,
+        6,
+        4,
+    )
     assert objectives.output_model(model, objectives.class_logit(2)).output.shape[1:] == (5,)
     objectives.validate(model, objectives.channel("conv", 3))
     objectives.validate(model, objectives.layer("pool"))

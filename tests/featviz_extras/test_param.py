@@ -104,6 +104,7 @@ def test_fourier_random_parameters_give_nearly_grey_seeded_images():
 
 # ---- transform -------------------------------------------------------------------------
 
+
 def _pattern(height=20, width=20):
     y, x = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
     image = np.stack([np.sin(0.3 * x + 0.1 * y), np.cos(0.2 * y), x * y / 400.0], axis=-1)
@@ -111,9 +112,12 @@ def _pattern(height=20, width=20):
 
 
 def _affine(image, translation=(0.0, 0.0), zoom=1.0, angle=0.0):
-    matrices = transform.affine_matrices(np.array([translation], np.float32),
-                                         np.array([zoom], np.float32),
-                                         np.array([angle], np.float32), *image.shape[1:3])
+    matrices = transform.affine_matrices(
+        np.array([translation], np.float32),
+        np.array([zoom], np.float32),
+        np.array([angle], np.float32),
+        *image.shape[1:3],
+    )
     return transform.apply_affine(image, matrices).numpy()
 
 
@@ -159,11 +163,14 @@ def test_random_transform_is_seeded_and_differentiable():
     np.testing.assert_allclose(weak.numpy(), images.numpy(), atol=1e-5)
     # at strength 1/2, a pure translation moves half as far
     shift = transform.Transforms(jitter=4, scale=(1, 1), rotation=0)
-    ramp = tf.constant(np.broadcast_to(np.arange(32, dtype=np.float32)[None, None, :, None],
-                                       (2, 32, 32, 3)).copy())
+    ramp = tf.constant(
+        np.broadcast_to(np.arange(32, dtype=np.float32)[None, None, :, None], (2, 32, 32, 3)).copy()
+    )
     full = ramp.numpy()[:, 16, 16, 0] - transform.random_transform(ramp, seed, shift)[:, 16, 16, 0]
-    half = (ramp.numpy()[:, 16, 16, 0]
-            - transform.random_transform(ramp, seed, shift, strength=0.5)[:, 16, 16, 0])
+    half = (
+        ramp.numpy()[:, 16, 16, 0]
+        - transform.random_transform(ramp, seed, shift, strength=0.5)[:, 16, 16, 0]
+    )
     np.testing.assert_allclose(half, full / 2, atol=1e-4)
     assert np.abs(full).max() > 0.5
     with tf.GradientTape() as tape:
