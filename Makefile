@@ -68,6 +68,7 @@ bench: $(VENV)/.installed-test
 bench-featviz: $(VENV)/.installed-test
 	$(PY) bench/bench_featviz.py
 	$(PY) bench/bench_featviz_quality.py
+	$(PY) bench/bench_featviz_trained.py --search
 
 clean:
 	rm -rf chains demo_output $(MOCK_DIR)
