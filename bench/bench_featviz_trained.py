@@ -8,9 +8,10 @@
    self-activation (model A's probability of its own class).
 2. A search over the "regularized" settings (``--search``): each setting renders the 16
    visualizations (8 logits, 8 channels) with ``--seeds`` seeds; the table gives the mean
-   transfer rate and the other numbers, best first, and the classic loop on the same seeds.
+   transfer rate and the other numbers, best first, and the classic loop on the same seeds
+   ("stuck": images per seed whose objective had a zero gradient at every step).
 
-Usage: python bench/bench_featviz_trained.py [--cache DIR] [--search] [--seeds 0 1 2]
+Usage: python bench/bench_featviz_trained.py [--cache DIR] [--search] [--seeds 0 1 2 3 4]
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import statistics
 import tempfile
 import time
@@ -39,26 +41,22 @@ def candidates():
     def transforms(jitter=moves.jitter, scale=moves.scale, rotation=moves.rotation):
         return transform.Transforms(jitter=jitter, scale=scale, rotation=rotation)
 
+    small = transforms(2, (0.95, 1.05), 5)  # 8 px of 224 is 2 px of 64
     return {
         "defaults": (None, base),
-        "lr 0.05": (0.05, base),
-        "lr 0.2": (0.2, base),
+        "start_std 0.01 (the old default)": (None, regularization(start_std=0.01)),
         "start_std 0.1": (None, regularization(start_std=0.1)),
         "start_std 0.3": (None, regularization(start_std=0.3)),
+        "lr 0.05": (0.05, base),
+        "lr 0.2": (0.2, base),
         "fade 0.25": (None, regularization(fade=0.25)),
-        "fade 1.0": (None, regularization(fade=1.0)),
         "no fade (transforms throughout)": (None, regularization(fade=None)),
         "no transforms": (None, regularization(transforms=transforms(0, (1, 1), 0))),
-        "jitter 4": (None, regularization(transforms=transforms(jitter=4))),
-        "jitter 2, scale 0.95-1.05, rotation 5": (
-            None,
-            regularization(transforms=transforms(2, (0.95, 1.05), 5)),
-        ),
+        "jitter 2, scale 0.95-1.05, rotation 5": (None, regularization(transforms=small)),
+        "the same, start_std 0.3": (None, regularization(transforms=small, start_std=0.3)),
         "decay 0.75": (None, regularization(decay=0.75)),
         "decay 1.25": (None, regularization(decay=1.25)),
         "tv 0.05": (None, regularization(tv_weight=0.05)),
-        "start_std 0.1, no fade": (None, regularization(start_std=0.1, fade=None)),
-        "start_std 0.1, lr 0.05, no fade": (0.05, regularization(start_std=0.1, fade=None)),
     }
 
 
@@ -68,6 +66,7 @@ def measure(experiment, method: str, seeds, step_size=None, regularization=None,
 
     rows = []
     start = time.perf_counter()
+    warned = len(experiment.warnings)
     for seed in seeds:
         settings = experiment.settings(method, steps, seed, step_size, regularization)
         table = quality(experiment.run({method: settings}))[method]
@@ -86,15 +85,22 @@ def measure(experiment, method: str, seeds, step_size=None, regularization=None,
         "own_logit": mean("logit", "self_activation"),
         "orientation": mean("all", "mean_orientation_error"),
         "spread": statistics.pstdev([row["all"]["transfer_rate"] for row in rows]),
+        "stuck": stuck(experiment.warnings[warned:]) / len(seeds),
         "seconds": seconds,
     }
+
+
+def stuck(messages) -> int:
+    """How many images of ZeroGradientWarning messages had a zero gradient at every step."""
+    counts = [re.findall(r"\(image \d+: (\d+) of (\d+) steps\)", m) for m in messages]
+    return sum(done == total for found in counts for done, total in found)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, help="model cache to use (default: a clean one)")
     parser.add_argument("--search", action="store_true", help="search the regularized settings")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--steps", type=int, default=100)
     args = parser.parse_args()
 
@@ -107,9 +113,11 @@ def main() -> None:
         start = time.perf_counter()
         summary = experiment.trained_demo(Path(folder) / "out", cache=cache, progress=False)
         total = time.perf_counter() - start
+        load = os.getloadavg()[1]  # the machine's load over the last 5 minutes
         print(
             f"TensorFlow {tf.__version__}, {os.cpu_count()} CPUs; model cache: "
-            f"{'given' if args.cache else 'clean (temporary)'}"
+            f"{'given' if args.cache else 'clean (temporary)'}; load average {load:.1f} "
+            "(5 minutes; above the 2 cores, other work slowed the times)"
         )
         print(
             f"\n{'model':<20}{'role':<6}{'parameters':>11}{'training s':>12}"
@@ -140,6 +148,10 @@ def main() -> None:
         print(experiment.format_quality(summary["quality"]))
         nearest = {m: t["all"]["nearest_class_rate"] for m, t in summary["quality"].items()}
         print(f"nearest class at A's late layer is the visualization's own: {nearest}")
+        print(
+            f"images whose objective had a zero gradient at every step: "
+            f"{stuck(summary['warnings'])}"
+        )
         if not args.search:
             return
 
@@ -150,7 +162,7 @@ def main() -> None:
         )
         header = (
             f"{'settings':<40}{'transfer':>9}{'+-':>6}{'logit':>7}{'channel':>8}"
-            f"{'A own p':>8}{'orient.':>8}{'s/seed':>7}"
+            f"{'A own p':>8}{'orient.':>8}{'stuck':>6}{'s/seed':>7}"
         )
         print(header)
         classic = measure(found, "seed", args.seeds, steps=args.steps)
@@ -171,7 +183,7 @@ def _row(name: str, row: dict) -> str:
     return (
         f"{name:<40}{row['transfer']:>9.3f}{row['spread']:>6.3f}{row['logit']:>7.3f}"
         f"{row['channel']:>8.3f}{row['own']:>8.3f}{row['orientation']:>8.1f}"
-        f"{row['seconds']:>7.1f}"
+        f"{row['stuck']:>6.1f}{row['seconds']:>7.1f}"
     )
 
 
