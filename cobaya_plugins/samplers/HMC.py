@@ -1,4 +1,4 @@
-r"""Hamiltonian Monte Carlo (NUTS) on a Cobaya model's JAX log-posterior, as a Cobaya sampler.
+r"""Hamiltonian Monte Carlo on a Cobaya model's JAX log-posterior, as a Cobaya sampler.
 
 ``sampler: {cobaya_plugins.samplers.HMC: {...}}`` in a YAML whose components all have a JAX form
 (:mod:`cobaya_plugins.gradients`). What it does, in order:
@@ -7,19 +7,21 @@ r"""Hamiltonian Monte Carlo (NUTS) on a Cobaya model's JAX log-posterior, as a C
    log for one-sided: :mod:`cobaya_plugins.samplers.unconstrained`); the sampler moves on
    ``z``, whose density is the posterior times the Jacobian.
 2. **Start.** L-BFGS finds the maximum of that density (from the YAML's ``ref`` point), and the
-   Hessian there (central differences of the exact gradient) gives a Gaussian approximation:
-   its covariance is the first mass matrix, and the chains start from draws of it. A ``covmat``
-   (Cobaya's format, in the parameters' own units) replaces the Hessian when given.
-3. **Warm-up**, in chunks that print progress: the step size is tuned by dual averaging to the
-   ``target_accept`` acceptance rate; the mass matrix (``mass: dense`` or ``diagonal``) is
-   re-estimated from the pooled draws of all chains at the end of each window (Stan's schedule:
-   a fast window, growing slow windows, a final fast window). Warm-up draws are not kept.
+   Hessian there (central differences of the exact gradient) gives a Gaussian approximation
+   N(ẑ, Σ) (a ``covmat`` in Cobaya's format replaces Σ when given). The kernels work in
+   whitened coordinates u, z = ẑ + chol(Σ) u, and the chains start from draws of N(0, 1/4).
+3. **Warm-up**, in chunks that print progress, by the kernel (:mod:`.kernels`): ``kernel:
+   nuts`` (default: the No-U-Turn sampler, exact; step size by dual averaging, mass matrix from
+   Stan's windows) or ``kernel: mclmc`` (microcanonical Langevin, no accept/reject, chains in
+   lockstep; step size from the energy error, decoherence length from the autocorrelation).
+   Warm-up draws are not kept.
 4. **Sampling** in chunks of ``chunk`` steps, all chains of a process batched in one compiled
    call (``jax.vmap``): after each chunk the draws are written to the chain files
    (``<prefix>.1.txt``, ``<prefix>.2.txt``, …, Cobaya's format with derived parameters and
-   ``chi2__`` columns), and a progress line reports draws, acceptance, tree depth, divergences,
-   the smallest bulk ESS and the largest R−1 over all chains (of all MPI processes). It stops when
-   R−1 ≤ ``Rminus1_stop`` and every parameter's bulk ESS ≥ ``min_ess``, or at ``max_draws``.
+   ``chi2__`` columns), and a progress line reports draws, acceptance (NUTS) or energy error
+   (MCLMC), divergences, the smallest bulk ESS and the largest R−1 over all chains (of all MPI
+   processes). It stops when R−1 ≤ ``Rminus1_stop`` and every parameter's bulk ESS ≥
+   ``min_ess``, or at ``max_draws``.
 
 Chains: ``chains`` per process (default 4), times the number of MPI processes. ``--resume``
 continues from the state saved after the last chunk (``<prefix>.hmc_state.<rank>.npz``).
@@ -44,37 +46,12 @@ from cobaya.sampler import CovmatSampler
 from cobaya_plugins.gradients import LogPosterior, check_finite_gradient
 from cobaya_plugins.jax_compile import AnnouncedJit
 from cobaya_plugins.samplers.convergence import bulk_ess, split_rhat
+from cobaya_plugins.samplers.kernels import KERNELS
 from cobaya_plugins.samplers.optimize import covariance, hessian, maximize
 from cobaya_plugins.samplers.unconstrained import Unconstrained
 
-#: Kernels (``kernel:``).
-KERNELS = ("nuts",)
-
-#: Mass matrix forms (``mass:``).
+#: Mass matrix forms (``mass:``, NUTS).
 MASS_FORMS = ("dense", "diagonal")
-
-#: Fractions of the warm-up: first fast window (step size only), last fast window; the slow
-#: windows in between double in length (Stan's window adaptation).
-FAST_START, FAST_END = 0.15, 0.1
-
-
-def warmup_windows(n_steps: int, first_slow: int = 2) -> list[tuple[int, bool]]:
-    """The warm-up schedule: ``(length, update_mass_at_end)`` per window, lengths summing to
-    ``n_steps`` (a fast window, doubling slow windows from ``first_slow``, a fast window), in
-    any unit (the sampler uses chunks)."""
-    start = max(1, int(FAST_START * n_steps))
-    end = max(1, int(FAST_END * n_steps))
-    slow_total = n_steps - start - end
-    windows = [(start, False)]
-    length = first_slow
-    while slow_total > 0:
-        if slow_total < 3 * length:  # the last slow window takes what is left
-            length = slow_total
-        windows.append((length, True))
-        slow_total -= length
-        length *= 2
-    windows.append((end, False))
-    return windows
 
 
 class HMC(CovmatSampler):
@@ -90,6 +67,7 @@ class HMC(CovmatSampler):
     target_accept: float
     max_tree_depth: int
     mass: str
+    energy_variance: float
     covmat: Any
     covmat_params: Any
 
@@ -145,66 +123,37 @@ class HMC(CovmatSampler):
             raise bad("Rminus1_stop", self.Rminus1_stop, "it must be positive, e.g. 0.01")
         if not self.min_ess >= 0:
             raise bad("min_ess", self.min_ess, "it must be >= 0, e.g. 500")
+        if not 0 < self.energy_variance < 1:
+            raise bad("energy_variance", self.energy_variance, "it must be in (0, 1), e.g. 5e-4")
 
     # --- the compiled pieces ----------------------------------------------------------------
 
     def _build(self) -> None:
-        """The log-density of z and the compiled chunk of NUTS steps for all chains."""
-        import blackjax
+        """The log-density of z (the unbounded coordinates) and its compiled gradient."""
         import jax
-        import jax.numpy as jnp
-        from blackjax.adaptation.step_size import dual_averaging_adaptation
-        from blackjax.mcmc.hmc import init as hmc_init
 
-        logdensity = self.space.logdensity(self.posterior.function)
-        self._logdensity = logdensity
-        kernel = blackjax.nuts.build_kernel()
-        da_init, da_update, da_final = dual_averaging_adaptation(self.target_accept)
-        self._da_init, self._da_final = da_init, da_final
-        depth, n_chains, n_steps = self.max_tree_depth, self.chains, self.chunk
-
-        def chunk(states, da_state, key, inverse_mass, step_size, adapt):
-            def one(carry, k):
-                states, da = carry
-                eps = jnp.where(adapt, jnp.exp(da.log_step_size), step_size)
-                keys = jax.random.split(k, n_chains)
-                new, info = jax.vmap(
-                    lambda kk, s: kernel(kk, s, logdensity, eps, inverse_mass, depth)
-                )(keys, states)
-                acceptance = jnp.mean(jnp.nan_to_num(info.acceptance_rate))
-                updated = da_update(da, acceptance)
-                da = jax.tree.map(lambda a, b: jnp.where(adapt, a, b), updated, da)
-                trace = (
-                    new.position,
-                    info.num_integration_steps,
-                    info.is_divergent,
-                    info.acceptance_rate,
-                )
-                return (new, da), trace
-
-            keys = jax.random.split(key, n_steps)
-            (states, da_state), trace = jax.lax.scan(one, (states, da_state), keys)
-            return states, da_state, trace
-
-        d = len(self.names)
-        self._chunk = AnnouncedJit(
-            chunk, f"{n_steps} NUTS steps of {n_chains} chains ({d} parameters)"
-        )
-        self._init_states = AnnouncedJit(
-            jax.vmap(lambda z: hmc_init(z, logdensity)), f"the start of {n_chains} chains"
-        )
-        self._grad_z = jax.jit(jax.vmap(jax.grad(logdensity)))
+        self._logdensity_z = self.space.logdensity(self.posterior.function)
+        self._grad_z = jax.jit(jax.vmap(jax.grad(self._logdensity_z)))
         self._value_and_grad_z = AnnouncedJit(
-            jax.value_and_grad(logdensity), "the log-density of z and its gradient"
+            jax.value_and_grad(self._logdensity_z), "the log-density of z and its gradient"
         )
 
-    def _run_chunk(self, states, da_state, key, inverse_mass, step_size, adapt):
+    def _kernel(self, centre: np.ndarray, chol: np.ndarray):
+        """The kernel on whitened coordinates u, z = centre + chol u."""
         import jax.numpy as jnp
 
-        return self._chunk(
-            states, da_state, key, jnp.asarray(inverse_mass), jnp.asarray(step_size),
-            jnp.asarray(adapt),
-        )  # fmt: skip
+        centre_j, chol_j = jnp.asarray(centre), jnp.asarray(chol)
+        logdensity_z = self._logdensity_z
+
+        def logdensity_u(u):
+            return logdensity_z(centre_j + chol_j @ u)
+
+        self._centre, self._chol = centre, chol
+        return KERNELS[self.kernel](logdensity_u, self.chains, self.chunk, self)
+
+    def _to_x(self, u: np.ndarray) -> np.ndarray:
+        """Parameters from whitened coordinates u (..., d)."""
+        return self.space.to_x(self._centre + u @ self._chol.T)
 
     # --- start ------------------------------------------------------------------------------
 
@@ -263,101 +212,63 @@ class HMC(CovmatSampler):
         state = self._load_state()
         if state is None:
             z_start, cov = self._start_point()  # on the main process, shared with all
-            states, step_size, inverse_mass = self._warmup(z_start, cov)
+            kernel = self._kernel(z_start, np.linalg.cholesky(cov))
+            d = len(self.names)
+            positions = 0.5 * self._rng.standard_normal((self.chains, d))  # the core of N(0, 1)
+            states = kernel.start(positions)
             key = jax.random.PRNGKey(int(self._rng.integers(2**31)))
-            self._save_state(states.position, step_size, inverse_mass, key)
-        else:
-            positions, step_size, inverse_mass, key = state
-            states = self._init_states(positions)
-            self.mpi_info("Resuming: %d draws per chain so far.", len(self.collections[0]))
-        self._sample(states, step_size, inverse_mass, key)
+            n_chunks = max(5, round(self.warmup / self.chunk))
+            start = time.perf_counter()
+            self.mpi_info(
+                "Warm-up: %d steps per chain (%s).", n_chunks * self.chunk, kernel.name.upper()
+            )
 
-    def _warmup(self, z_start: np.ndarray, cov: np.ndarray):
-        """Adapt step size and mass matrix in windows, in chunks that print progress."""
-        import jax
-
-        d = len(self.names)
-        chol = np.linalg.cholesky(cov)
-        draws = self._rng.standard_normal((self.chains, d))
-        positions = z_start + 0.5 * draws @ chol.T  # within the Gaussian approximation's core
-        states = self._init_states(positions)
-        inverse_mass = cov if self.mass == "dense" else np.diag(np.diag(cov))
-        step_size = 0.5 * d ** (-0.25)
-        key = jax.random.PRNGKey(int(self._rng.integers(2**31)))
-        da_state = self._da_init(step_size)
-        done, start = 0, time.perf_counter()
-        n_chunks = max(5, round(self.warmup / self.chunk))
-        windows = warmup_windows(n_chunks)
-        self.mpi_info(
-            "Warm-up: %d steps per chain in windows of %s steps (step size by dual averaging "
-            "to an acceptance of %g; %s mass matrix from each slow window's draws).",
-            n_chunks * self.chunk, [w * self.chunk for w, _ in windows], self.target_accept,
-            self.mass,
-        )  # fmt: skip
-        for length, update_mass in windows:
-            window_draws = []
-            for _ in range(length):
-                key, sub = jax.random.split(key)
-                states, da_state, trace = self._run_chunk(
-                    states, da_state, sub, inverse_mass, step_size, True
-                )
-                positions, n_steps, divergent, acceptance = (np.asarray(t) for t in trace)
-                window_draws.append(positions)
-                done += self.chunk
-                self.n_gradients += int(n_steps.sum())
+            def report(done: int, total: int, summary: str) -> None:
                 self.mpi_info(
-                    "Warm-up %d/%d: step size %.3g, acceptance %.2f, %.1f leapfrog steps per "
-                    "draw, %d divergent; %.0f s.",
-                    done, n_chunks * self.chunk, float(np.exp(da_state.log_step_size)),
-                    float(np.nanmean(acceptance)), float(n_steps.mean()), int(divergent.sum()),
-                    time.perf_counter() - start,
-                )  # fmt: skip
-            step_size = float(self._da_final(da_state))
-            if update_mass:
-                pooled = np.concatenate(window_draws).reshape(-1, d)
-                inverse_mass = self._mass_from(pooled)
-            da_state = self._da_init(step_size)
-        return states, step_size, inverse_mass
+                    "Warm-up %d/%d: %s; %.0f s.", done, total, summary, time.perf_counter() - start
+                )
 
-    def _mass_from(self, draws: np.ndarray) -> np.ndarray:
-        """Inverse mass matrix from draws (n, d): their covariance, shrunk towards its diagonal
-        as Stan does (weight n/(n+5)), and diagonal for ``mass: diagonal``."""
-        n = len(draws)
-        cov = np.cov(draws, rowvar=False)
-        if self.mass == "diagonal":
-            return np.diag(np.diag(cov) * n / (n + 5) + 1e-3 * 5 / (n + 5))
-        shrunk = cov * n / (n + 5) + np.diag(np.diag(cov)) * 1e-3 * 5 / (n + 5)
-        return 0.5 * (shrunk + shrunk.T)
+            key, sub = jax.random.split(key)
+            states, gradients = kernel.warmup(states, sub, n_chunks, report)
+            self.n_gradients += gradients
+            self._save_state(kernel, states, key)
+        else:
+            centre, chol, params, positions, key = state
+            kernel = self._kernel(centre, chol)
+            states = kernel.start(positions, params)
+            self.mpi_info("Resuming: %d draws per chain so far.", len(self.collections[0]))
+        self._sample(kernel, states, key)
 
-    def _sample(self, states, step_size: float, inverse_mass: np.ndarray, key) -> None:
-        """Chunks of NUTS steps, written out, until the stop rule holds."""
+    def _sample(self, kernel, states, key) -> None:
+        """Chunks of steps, written out, until the stop rule holds."""
         import jax
 
-        da_state = self._da_init(step_size)
         start = time.perf_counter()
-        depth_sum, depth_count, acceptance_sum = 0.0, 0, 0.0
+        sums: dict[str, float] = {}
+        n_chunks = 0
         while True:
             key, sub = jax.random.split(key)
-            states, _, trace = self._run_chunk(
-                states, da_state, sub, inverse_mass, step_size, False
-            )
-            positions, n_steps, divergent, acceptance = (np.asarray(t) for t in trace)
+            states, positions, gradients, divergent, stats = kernel.sample(states, sub)
             self._write(positions)
-            self.n_gradients += int(n_steps.sum())
-            self.n_divergent += int(divergent.sum())
-            depth_sum += float(np.log2(n_steps + 1).sum())
-            depth_count += n_steps.size
-            acceptance_sum += float(np.nansum(acceptance))
-            self._save_state(states.position, step_size, inverse_mass, key)
+            self.n_gradients += gradients
+            self.n_divergent += divergent
+            n_chunks += 1
+            for k, v in stats.items():
+                sums[k] = sums.get(k, 0.0) + v
+            self._save_state(kernel, states, key)
             ess, rminus1, draws = self._diagnostics()
             n_total = draws * self.chains * self.n_processes
             divergent_total = sum(mpi.allgather(self.n_divergent))
+            averages = ", ".join(
+                f"{k.replace('_', ' ')} {v / n_chunks:.3g}" for k, v in sums.items()
+            )
             self.mpi_info(
-                "Sampling: %d draws per chain, acceptance %.2f, tree depth %.1f, %d divergent "
-                "(%.2f%%), smallest ESS %.0f (%s), R-1 %.4f (%s); %.0f s.",
-                draws, acceptance_sum / depth_count, depth_sum / depth_count, divergent_total,
-                100 * divergent_total / max(n_total, 1), ess.min(), self.names[int(ess.argmin())],
-                rminus1.max(), self.names[int(rminus1.argmax())], time.perf_counter() - start,
+                "Sampling: %d draws per chain, %s, %d divergent (%.2f%%), smallest ESS %.0f (%s), "
+                "R-1 %.4f (%s); %d gradients; %.0f s.",
+                draws, averages, divergent_total, 100 * divergent_total / max(n_total, 1),
+                ess.min(), self.names[int(ess.argmin())], rminus1.max(),
+                self.names[int(rminus1.argmax())], sum(mpi.allgather(self.n_gradients)),
+                time.perf_counter() - start,
             )  # fmt: skip
             if rminus1.max() <= self.Rminus1_stop and ess.min() >= self.min_ess:
                 self.converged = True
@@ -378,7 +289,7 @@ class HMC(CovmatSampler):
             self.mpi_warning(
                 "%.1f%% of the transitions diverged (more than 1%%): the posterior has regions "
                 "the step size cannot follow (or points the emulator/likelihood rejects). Try "
-                "`target_accept: 0.95`.",
+                "`target_accept: 0.95` (NUTS) or a smaller `energy_variance` (MCLMC).",
                 100 * divergent_total / n_total,
             )
         self._write_covmat()
@@ -386,9 +297,9 @@ class HMC(CovmatSampler):
     # --- output -----------------------------------------------------------------------------
 
     def _write(self, positions: np.ndarray) -> None:
-        """Write a chunk of draws, positions (steps, chains, d) in z, to the chain files."""
+        """Write a chunk of draws, positions (steps, chains, d) in u, to the chain files."""
         steps, chains, d = positions.shape
-        x = self.space.to_x(positions.reshape(-1, d))
+        x = self._to_x(positions.reshape(-1, d))
         points = self.posterior.cobaya_points(x)
         if not self._checked_against_cobaya:
             self._check_against_cobaya(x[0], points[0])
@@ -442,45 +353,56 @@ class HMC(CovmatSampler):
             self.output.folder, f"{self.output.prefix}.hmc_state.{mpi.rank() + 1}.npz"
         )
 
-    def _save_state(self, positions, step_size: float, inverse_mass, key) -> None:
+    def _save_state(self, kernel, states, key) -> None:
         """Save what sampling needs to continue (atomically: written, then renamed)."""
         path = self._state_path()
         if path is None:
             return
         temporary = path + ".tmp.npz"
+        params = {f"param_{k}": np.asarray(v) for k, v in kernel.params.items()}
         np.savez(
             temporary,
-            positions=np.asarray(positions),
-            step_size=step_size,
-            inverse_mass=np.asarray(inverse_mass),
+            kernel=kernel.name,
+            centre=self._centre,
+            chol=self._chol,
+            positions=kernel.positions(states),
             key=np.asarray(key),
             n_divergent=self.n_divergent,
             n_gradients=self.n_gradients,
+            **params,
         )
         os.replace(temporary, path)
 
     def _load_state(self):
-        """The saved sampling state when resuming (None otherwise, or when there is none)."""
+        """The saved sampling state when resuming (None otherwise, or when there is none):
+        (centre, chol, kernel params, positions, key)."""
         path = self._state_path()
         if path is None or not self.output.is_resuming() or not os.path.exists(path):
             return None
         import jax.numpy as jnp
 
         with np.load(path) as saved:
-            if saved["positions"].shape != (self.chains, len(self.names)):
+            shape = saved["positions"].shape
+            if shape != (self.chains, len(self.names)) or str(saved["kernel"]) != self.kernel:
                 raise LoggedError(
                     self.log,
-                    f"The saved state {path} has {saved['positions'].shape[0]} chains of "
-                    f"{saved['positions'].shape[1]} parameters; this run has `chains: "
-                    f"{self.chains}` and {len(self.names)}. Resume with the same settings, "
-                    "or start over with --force.",
+                    f"The saved state {path} is for {shape[0]} chains of {shape[1]} parameters "
+                    f"with `kernel: {saved['kernel']}`; this run has `chains: {self.chains}`, "
+                    f"{len(self.names)} parameters and `kernel: {self.kernel}`. Resume with the "
+                    "same settings, or start over with --force.",
                 )
             self.n_divergent = int(saved["n_divergent"])
             self.n_gradients = int(saved["n_gradients"])
+            params = {
+                k[len("param_") :]: (saved[k] if saved[k].ndim else float(saved[k]))
+                for k in saved.files
+                if k.startswith("param_")
+            }
             return (
+                saved["centre"],
+                saved["chol"],
+                params,
                 saved["positions"],
-                float(saved["step_size"]),
-                saved["inverse_mass"],
                 jnp.asarray(saved["key"]),
             )
 

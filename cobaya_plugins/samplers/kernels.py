@@ -1,0 +1,286 @@
+r"""The transition kernels of :class:`~cobaya_plugins.samplers.HMC`, each with its own warm-up.
+
+Both work in whitened coordinates ``u`` (the sampler maps ``z = centre + L u``, L the Cholesky
+factor of the starting covariance, so that the target is close to a unit Gaussian) and advance
+all chains of a process together, ``chunk`` steps per compiled call (``jax.lax.scan`` over steps,
+``jax.vmap`` over chains). A kernel's tuned parameters are plain arrays (``params``), saved with
+the chains' positions for ``--resume``.
+
+* :class:`NUTS` — the No-U-Turn sampler (multinomial, blackjax), exact: step size tuned by dual
+  averaging to the ``target_accept`` acceptance rate, dense (or diagonal) mass matrix from the
+  pooled draws of each slow window of Stan's schedule. Chains with trees of different depths
+  wait for the deepest in a batch.
+* :class:`MCLMC` — microcanonical Langevin Monte Carlo (Robnik et al. 2023, blackjax's
+  ``mclmc``): fixed-length steps, all chains in lockstep, two gradients per step and no
+  accept/reject: the step size is tuned so that the energy error per dimension has variance
+  ``energy_variance`` (default 5e-4, where the bias of the stationary distribution is well below
+  the Monte Carlo error; docs/gradients.md measures it against a long MH chain), and the
+  momentum decoherence length from the warm-up's autocorrelation (0.4 × step × steps per
+  effective sample, as blackjax's tuning). A step that reaches a point of zero density (outside
+  the emulator's box) is undone and counted as divergent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cobaya_plugins.samplers.convergence import bulk_ess
+
+#: Fractions of a NUTS warm-up: first fast window (step size only), last fast window; the slow
+#: windows in between double in length (Stan's window adaptation).
+FAST_START, FAST_END = 0.15, 0.1
+
+
+def warmup_windows(n_steps: int, first_slow: int = 2) -> list[tuple[int, bool]]:
+    """The NUTS warm-up schedule: ``(length, update_mass_at_end)`` per window, lengths summing
+    to ``n_steps`` (a fast window, doubling slow windows from ``first_slow``, a fast window), in
+    any unit (the sampler uses chunks)."""
+    start = max(1, int(FAST_START * n_steps))
+    end = max(1, int(FAST_END * n_steps))
+    slow_total = n_steps - start - end
+    windows = [(start, False)]
+    length = first_slow
+    while slow_total > 0:
+        if slow_total < 3 * length:  # the last slow window takes what is left
+            length = slow_total
+        windows.append((length, True))
+        slow_total -= length
+        length *= 2
+    windows.append((end, False))
+    return windows
+
+
+def _jax():
+    import jax
+    import jax.numpy as jnp
+
+    return jax, jnp
+
+
+class NUTS:
+    """NUTS for ``n_chains`` chains on ``logdensity`` (a JAX function of u, shape (d,))."""
+
+    name = "nuts"
+    gradients_per_step_unit = 1  # one gradient per leapfrog step (counted by blackjax)
+
+    def __init__(self, logdensity, n_chains: int, chunk: int, options: Any):
+        import blackjax
+        from blackjax.adaptation.step_size import dual_averaging_adaptation
+        from blackjax.mcmc.hmc import init as hmc_init
+
+        from cobaya_plugins.jax_compile import AnnouncedJit
+
+        jax, jnp = _jax()
+        self.options = options
+        kernel = blackjax.nuts.build_kernel()
+        self._da_init, da_update, self._da_final = dual_averaging_adaptation(options.target_accept)
+        depth = options.max_tree_depth
+
+        def run(states, da_state, key, inverse_mass, step_size, adapt):
+            def one(carry, k):
+                states, da = carry
+                eps = jnp.where(adapt, jnp.exp(da.log_step_size), step_size)
+                keys = jax.random.split(k, n_chains)
+                new, info = jax.vmap(
+                    lambda kk, s: kernel(kk, s, logdensity, eps, inverse_mass, depth)
+                )(keys, states)
+                acceptance = jnp.mean(jnp.nan_to_num(info.acceptance_rate))
+                updated = da_update(da, acceptance)
+                da = jax.tree.map(lambda a, b: jnp.where(adapt, a, b), updated, da)
+                trace = (
+                    new.position,
+                    info.num_integration_steps,
+                    info.is_divergent,
+                    info.acceptance_rate,
+                )
+                return (new, da), trace
+
+            keys = jax.random.split(key, chunk)
+            (states, da_state), trace = jax.lax.scan(one, (states, da_state), keys)
+            return states, da_state, trace
+
+        self._run = AnnouncedJit(run, f"{chunk} NUTS steps of {n_chains} chains")
+        self._init = AnnouncedJit(
+            jax.vmap(lambda u: hmc_init(u, logdensity)), f"the start of {n_chains} chains"
+        )
+        self.chunk, self.n_chains = chunk, n_chains
+
+    def start(self, positions: np.ndarray, params: dict | None = None):
+        """Chain states at ``positions`` (n_chains, d); ``params`` from a previous run or the
+        initial ones (unit mass, a first step size)."""
+        d = positions.shape[1]
+        self.params = params or {"step_size": 0.5 * d ** (-0.25), "inverse_mass": np.eye(d)}
+        if self.options.mass == "diagonal":
+            self.params["inverse_mass"] = np.diag(np.diag(self.params["inverse_mass"]))
+        return self._init(positions)
+
+    def _chunk(self, states, da_state, key, adapt: bool):
+        _, jnp = _jax()
+        return self._run(
+            states, da_state, key, jnp.asarray(self.params["inverse_mass"]),
+            jnp.asarray(self.params["step_size"]), jnp.asarray(adapt),
+        )  # fmt: skip
+
+    def warmup(self, states, key, n_chunks: int, report):
+        """Stan's windowed adaptation; ``report(done, total, summary)`` after each chunk."""
+        jax, _ = _jax()
+        windows = warmup_windows(n_chunks)
+        da_state = self._da_init(self.params["step_size"])
+        done, total = 0, n_chunks * self.chunk
+        gradients = 0
+        for length, update_mass in windows:
+            draws = []
+            for _ in range(length):
+                key, sub = jax.random.split(key)
+                states, da_state, trace = self._chunk(states, da_state, sub, True)
+                positions, n_steps, divergent, acceptance = (np.asarray(t) for t in trace)
+                draws.append(positions)
+                done += self.chunk
+                gradients += int(n_steps.sum())
+                report(done, total, (
+                    f"step size {float(np.exp(da_state.log_step_size)):.3g}, acceptance "
+                    f"{float(np.nanmean(acceptance)):.2f}, {float(n_steps.mean()):.1f} leapfrog "
+                    f"steps per draw, {int(divergent.sum())} divergent"
+                ))  # fmt: skip
+            self.params["step_size"] = float(self._da_final(da_state))
+            if update_mass:
+                self.params["inverse_mass"] = self._mass_from(np.concatenate(draws))
+            da_state = self._da_init(self.params["step_size"])
+        return states, gradients
+
+    def _mass_from(self, draws: np.ndarray) -> np.ndarray:
+        """Inverse mass matrix from draws (steps, chains, d) pooled: their covariance shrunk
+        towards the current one (weight n/(n + 10 d): a 27-d covariance needs many draws)."""
+        flat = draws.reshape(-1, draws.shape[-1])
+        n, d = flat.shape
+        weight = n / (n + 10 * d)
+        cov = weight * np.cov(flat, rowvar=False) + (1 - weight) * self.params["inverse_mass"]
+        if self.options.mass == "diagonal":
+            return np.diag(np.diag(cov))
+        return 0.5 * (cov + cov.T)
+
+    def sample(self, states, key):
+        """One chunk with the tuned parameters: (states, positions (chunk, chains, d),
+        gradients, divergent, summary statistics)."""
+        states, _, trace = self._chunk(states, self._da_init(self.params["step_size"]), key, False)
+        positions, n_steps, divergent, acceptance = (np.asarray(t) for t in trace)
+        stats = {
+            "acceptance": float(np.nanmean(acceptance)),
+            "tree_depth": float(np.mean(np.log2(n_steps + 1))),
+        }
+        return states, positions, int(n_steps.sum()), int(divergent.sum()), stats
+
+    @staticmethod
+    def positions(states) -> np.ndarray:
+        """The chains' positions (n_chains, d)."""
+        return np.asarray(states.position)
+
+
+class MCLMC:
+    """Microcanonical Langevin MC for ``n_chains`` chains in lockstep on ``logdensity`` (u)."""
+
+    name = "mclmc"
+    gradients_per_step_unit = 2  # the McLachlan integrator: two gradients per step
+
+    def __init__(self, logdensity, n_chains: int, chunk: int, options: Any):
+        import blackjax
+        from blackjax.mcmc import integrators
+        from blackjax.mcmc.mclmc import init as mclmc_init
+
+        from cobaya_plugins.jax_compile import AnnouncedJit
+
+        jax, jnp = _jax()
+        self.options = options
+        kernel = blackjax.mcmc.mclmc.build_kernel(integrator=integrators.isokinetic_mclachlan)
+
+        def run(states, key, L, step_size):
+            def one(states, k):
+                keys = jax.random.split(k, n_chains)
+                new, info = jax.vmap(lambda kk, s: kernel(kk, s, logdensity, 1.0, L, step_size))(
+                    keys, states
+                )
+                bad = ~jnp.isfinite(new.logdensity) | ~jnp.all(jnp.isfinite(new.position), -1)
+                bad = bad | ~jnp.isfinite(info.energy_change)
+                keep = jax.tree.map(
+                    lambda n, o: jnp.where(bad.reshape((-1,) + (1,) * (n.ndim - 1)), o, n),
+                    new, states,
+                )  # fmt: skip
+                energy = jnp.where(bad, 0.0, info.energy_change)
+                return keep, (keep.position, bad, energy)
+
+            keys = jax.random.split(key, chunk)
+            return jax.lax.scan(one, states, keys)
+
+        self._run = AnnouncedJit(run, f"{chunk} MCLMC steps of {n_chains} chains")
+        self._init = AnnouncedJit(
+            jax.vmap(lambda u, k: mclmc_init(u, logdensity, k)), f"the start of {n_chains} chains"
+        )
+        self.chunk, self.n_chains = chunk, n_chains
+
+    def start(self, positions: np.ndarray, params: dict | None = None):
+        """Chain states at ``positions`` (n_chains, d) with fresh momenta."""
+        jax, jnp = _jax()
+        d = positions.shape[1]
+        self.d = d
+        self.params = params or {"step_size": float(np.sqrt(d)) * 0.25, "L": float(np.sqrt(d))}
+        keys = jax.random.split(jax.random.PRNGKey(int(abs(positions.sum() * 1e6)) % 2**31),
+                                len(positions))  # fmt: skip
+        return self._init(jnp.asarray(positions), keys)
+
+    def _chunk(self, states, key):
+        _, jnp = _jax()
+        return self._run(
+            states, key, jnp.asarray(self.params["L"]), jnp.asarray(self.params["step_size"])
+        )
+
+    def warmup(self, states, key, n_chunks: int, report):
+        """Step size from the energy error (the first 2/3), then L from the draws' ESS."""
+        jax, _ = _jax()
+        target = self.options.energy_variance
+        done, total, gradients = 0, n_chunks * self.chunk, 0
+        tune_step = max(1, (2 * n_chunks) // 3)
+        draws = []
+        for i in range(n_chunks):
+            key, sub = jax.random.split(key)
+            states, (positions, bad, energy) = self._chunk(states, sub)
+            positions, bad, energy = (np.asarray(t) for t in (positions, bad, energy))
+            done += self.chunk
+            gradients += 2 * bad.size
+            variance = float(np.mean(energy[~bad] ** 2) / self.d) if (~bad).any() else np.inf
+            if i < tune_step:  # Var(ΔE)/d ∝ ε⁶: move towards the target, by at most 2x a chunk
+                factor = (
+                    (target / max(variance, 1e-12)) ** (1 / 6) if np.isfinite(variance) else 0.5
+                )
+                self.params["step_size"] *= float(np.clip(factor, 0.5, 2.0))
+                self.params["L"] = max(self.params["L"], self.params["step_size"])
+            else:
+                draws.append(positions)
+            report(done, total, (
+                f"step size {self.params['step_size']:.3g}, L {self.params['L']:.3g}, energy "
+                f"error variance per dimension {variance:.2g} (target {target:g}), "
+                f"{int(bad.sum())} divergent"
+            ))  # fmt: skip
+        if draws:
+            chains = np.swapaxes(np.concatenate(draws), 0, 1)  # (chains, steps, d)
+            ess = bulk_ess(chains) / self.n_chains
+            steps = chains.shape[1]
+            self.params["L"] = float(0.4 * self.params["step_size"] * np.mean(steps / ess))
+        return states, gradients
+
+    def sample(self, states, key):
+        """One chunk with the tuned parameters: (states, positions (chunk, chains, d),
+        gradients, divergent, summary statistics)."""
+        states, (positions, bad, energy) = self._chunk(states, key)
+        positions, bad, energy = (np.asarray(t) for t in (positions, bad, energy))
+        stats = {"energy_variance": float(np.mean(energy[~bad] ** 2) / self.d)}
+        return states, positions, 2 * bad.size, int(bad.sum()), stats
+
+    @staticmethod
+    def positions(states) -> np.ndarray:
+        """The chains' positions (n_chains, d)."""
+        return np.asarray(states.position)
+
+
+KERNELS = {"nuts": NUTS, "mclmc": MCLMC}
