@@ -240,7 +240,6 @@ def test_dead_channel_leaves_the_image_unchanged_with_a_warning():
     assert np.all(np.isfinite(images.astype(float)))
 
 
-@pytest.mark.slow
 def test_dead_channel_in_the_regularized_loop_warns_too():
     """Without a start image the regularized loop starts from random Fourier parameters; the
     dead channel's image gets no gradient at all, so it stays the start image (the render with
@@ -258,7 +257,6 @@ def test_dead_channel_in_the_regularized_loop_warns_too():
     assert np.abs(images[0] - starts[0]).mean() > 0.01
 
 
-@pytest.mark.slow
 def test_regularized_start_spread_follows_start_std(small_cnn):
     """The start image is the sigmoid of a linear map of the parameters: for small
     parameters its spread around grey grows in proportion to start_std."""

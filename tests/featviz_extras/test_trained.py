@@ -48,10 +48,9 @@ def test_texture_model_names_in_models():
     np.testing.assert_allclose(models.preprocess("texture_resnet", images), [[[[-1, 0, 1]]]])
 
 
-# -- slow: TensorFlow ----------------------------------------------------------------------------
+# -- TensorFlow (the tests that need the trained models are slow: the first trains them) -----------
 
 
-@pytest.mark.slow
 def test_architectures_are_three_families():
     import keras
 
@@ -119,7 +118,6 @@ def test_cache_is_reused_and_files_are_plain_keras(texture_cache, texture_models
     )
 
 
-@pytest.mark.slow
 def test_texture_models_have_no_imagenet_weights():
     with pytest.raises(
         ValueError,
