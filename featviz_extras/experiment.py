@@ -126,6 +126,7 @@ class Experiment:
         lacks are trained first (about 20 s each on 2 cores).
     :param per_class: reference images per class (seed :data:`REFERENCE_SEED`), used to choose
         the channels and for the activation analysis.
+    :param progress: print a line per model trained.
     """
 
     def __init__(
