@@ -133,7 +133,6 @@ class HMC(CovmatSampler):
         import jax
 
         self._logdensity_z = self.space.logdensity(self.posterior.function)
-        self._grad_z = jax.jit(jax.vmap(jax.grad(self._logdensity_z)))
         self._value_and_grad_z = AnnouncedJit(
             jax.value_and_grad(self._logdensity_z), "the log-density of z and its gradient"
         )
@@ -150,6 +149,21 @@ class HMC(CovmatSampler):
 
         self._centre, self._chol = centre, chol
         return KERNELS[self.kernel](logdensity_u, self.chains, self.chunk, self)
+
+    def _gradients_z(self, zs: np.ndarray) -> np.ndarray:
+        """Gradients of the density of z at points zs (n, d), one compiled call each (no
+        extra compile for a batch)."""
+        return np.array([np.asarray(self._value_and_grad_z(np.asarray(z))[1]) for z in zs])
+
+    def _evaluate_u(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(positions u, log-densities, gradients with respect to u) of the chains' starting
+        points (n_chains, d), from the compiled density of z (du = chol^T dz)."""
+        values, grads = [], []
+        for u in positions:
+            value, grad = self._value_and_grad_z(np.asarray(self._centre + self._chol @ u))
+            values.append(float(value))
+            grads.append(self._chol.T @ np.asarray(grad))
+        return np.asarray(positions, dtype=float), np.array(values), np.array(grads)
 
     def _to_x(self, u: np.ndarray) -> np.ndarray:
         """Parameters from whitened coordinates u (..., d)."""
@@ -193,7 +207,7 @@ class HMC(CovmatSampler):
             self.log.info("Initial mass matrix from the given covmat.")
         else:
             step = 1e-4 * np.sqrt(np.maximum(scale**2, 1e-30))
-            cov, raised = covariance(hessian(lambda zs: self._grad_z(zs), z, step), scale)
+            cov, raised = covariance(hessian(self._gradients_z, z, step), scale)
             if raised:
                 self.log.warning(
                     "The Hessian at the maximum is flat or not negative in %d direction(s): "
@@ -215,7 +229,7 @@ class HMC(CovmatSampler):
             kernel = self._kernel(z_start, np.linalg.cholesky(cov))
             d = len(self.names)
             positions = 0.5 * self._rng.standard_normal((self.chains, d))  # the core of N(0, 1)
-            states = kernel.start(positions)
+            states = kernel.start(*self._evaluate_u(positions))
             key = jax.random.PRNGKey(int(self._rng.integers(2**31)))
             n_chunks = max(5, round(self.warmup / self.chunk))
             start = time.perf_counter()
@@ -231,11 +245,17 @@ class HMC(CovmatSampler):
             key, sub = jax.random.split(key)
             states, gradients = kernel.warmup(states, sub, n_chunks, report)
             self.n_gradients += gradients
+            self.mpi_info(
+                "Warm-up done: %s; %d gradients, %.0f s.",
+                ", ".join(f"{k.replace('_', ' ')} {np.asarray(v).ravel()[0]:.4g}"
+                          for k, v in kernel.params.items()),
+                gradients, time.perf_counter() - start,
+            )  # fmt: skip
             self._save_state(kernel, states, key)
         else:
             centre, chol, params, positions, key = state
             kernel = self._kernel(centre, chol)
-            states = kernel.start(positions, params)
+            states = kernel.start(*self._evaluate_u(positions), params)
             self.mpi_info("Resuming: %d draws per chain so far.", len(self.collections[0]))
         self._sample(kernel, states, key)
 

@@ -68,7 +68,6 @@ class NUTS:
     def __init__(self, logdensity, n_chains: int, chunk: int, options: Any):
         import blackjax
         from blackjax.adaptation.step_size import dual_averaging_adaptation
-        from blackjax.mcmc.hmc import init as hmc_init
 
         from cobaya_plugins.jax_compile import AnnouncedJit
 
@@ -102,19 +101,20 @@ class NUTS:
             return states, da_state, trace
 
         self._run = AnnouncedJit(run, f"{chunk} NUTS steps of {n_chains} chains")
-        self._init = AnnouncedJit(
-            jax.vmap(lambda u: hmc_init(u, logdensity)), f"the start of {n_chains} chains"
-        )
         self.chunk, self.n_chains = chunk, n_chains
 
-    def start(self, positions: np.ndarray, params: dict | None = None):
-        """Chain states at ``positions`` (n_chains, d); ``params`` from a previous run or the
-        initial ones (unit mass, a first step size)."""
+    def start(self, positions, logdensities, grads, params: dict | None = None):
+        """Chain states at ``positions`` (n_chains, d) with their log-densities (n_chains,) and
+        gradients (n_chains, d); ``params`` from a previous run or the initial ones (unit mass,
+        a first step size)."""
+        from blackjax.mcmc.hmc import HMCState
+
+        _, jnp = _jax()
         d = positions.shape[1]
         self.params = params or {"step_size": 0.5 * d ** (-0.25), "inverse_mass": np.eye(d)}
         if self.options.mass == "diagonal":
             self.params["inverse_mass"] = np.diag(np.diag(self.params["inverse_mass"]))
-        return self._init(positions)
+        return HMCState(jnp.asarray(positions), jnp.asarray(logdensities), jnp.asarray(grads))
 
     def _chunk(self, states, da_state, key, adapt: bool):
         _, jnp = _jax()
@@ -187,7 +187,6 @@ class MCLMC:
     def __init__(self, logdensity, n_chains: int, chunk: int, options: Any):
         import blackjax
         from blackjax.mcmc import integrators
-        from blackjax.mcmc.mclmc import init as mclmc_init
 
         from cobaya_plugins.jax_compile import AnnouncedJit
 
@@ -214,20 +213,24 @@ class MCLMC:
             return jax.lax.scan(one, states, keys)
 
         self._run = AnnouncedJit(run, f"{chunk} MCLMC steps of {n_chains} chains")
-        self._init = AnnouncedJit(
-            jax.vmap(lambda u, k: mclmc_init(u, logdensity, k)), f"the start of {n_chains} chains"
-        )
         self.chunk, self.n_chains = chunk, n_chains
 
-    def start(self, positions: np.ndarray, params: dict | None = None):
-        """Chain states at ``positions`` (n_chains, d) with fresh momenta."""
-        jax, jnp = _jax()
-        d = positions.shape[1]
+    def start(self, positions, logdensities, grads, params: dict | None = None):
+        """Chain states at ``positions`` (n_chains, d) with their log-densities and gradients,
+        and fresh momenta (random unit vectors, from the positions' bits)."""
+        from blackjax.mcmc.integrators import IntegratorState
+
+        _, jnp = _jax()
+        n, d = positions.shape
         self.d = d
         self.params = params or {"step_size": float(np.sqrt(d)) * 0.25, "L": float(np.sqrt(d))}
-        keys = jax.random.split(jax.random.PRNGKey(int(abs(positions.sum() * 1e6)) % 2**31),
-                                len(positions))  # fmt: skip
-        return self._init(jnp.asarray(positions), keys)
+        rng = np.random.default_rng(np.abs(np.asarray(positions)).view(np.uint64).ravel())
+        momenta = rng.standard_normal((n, d))
+        momenta /= np.linalg.norm(momenta, axis=1, keepdims=True)
+        return IntegratorState(
+            jnp.asarray(positions), jnp.asarray(momenta), jnp.asarray(logdensities),
+            jnp.asarray(grads),
+        )  # fmt: skip
 
     def _chunk(self, states, key):
         _, jnp = _jax()
