@@ -61,6 +61,7 @@ class HMC(CovmatSampler):
     chains: int
     warmup: int
     chunk: int
+    thin: int
     Rminus1_stop: float
     min_ess: float
     max_draws: int
@@ -111,10 +112,12 @@ class HMC(CovmatSampler):
             raise bad("kernel", self.kernel, f"use one of {', '.join(KERNELS)}")
         if self.mass not in MASS_FORMS:
             raise bad("mass", self.mass, "use `mass: dense` or `mass: diagonal`")
-        for option in ("chains", "warmup", "chunk", "max_draws", "max_tree_depth"):
+        for option in ("chains", "warmup", "chunk", "thin", "max_draws", "max_tree_depth"):
             value = getattr(self, option)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise bad(option, value, "it must be a positive integer")
+        if self.chunk % self.thin:
+            raise bad("thin", self.thin, f"it must divide `chunk: {self.chunk}`")
         if self.chains * mpi.size() < 2:
             raise bad("chains", self.chains, "R-1 needs at least 2 chains in all (`chains: 4`)")
         if not 0 < self.target_accept < 1:
@@ -269,7 +272,7 @@ class HMC(CovmatSampler):
         while True:
             key, sub = jax.random.split(key)
             states, positions, gradients, divergent, stats = kernel.sample(states, sub)
-            self._write(positions)
+            self._write(positions[self.thin - 1 :: self.thin])
             self.n_gradients += gradients
             self.n_divergent += divergent
             n_chunks += 1

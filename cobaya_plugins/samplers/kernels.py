@@ -251,7 +251,11 @@ class MCLMC:
             positions, bad, energy = (np.asarray(t) for t in (positions, bad, energy))
             done += self.chunk
             gradients += 2 * bad.size
-            variance = float(np.mean(energy[~bad] ** 2) / self.d) if (~bad).any() else np.inf
+            # robust to the rare large energy errors of a tail: the median of ΔE²/d over the
+            # chunk, scaled to a mean (the median of a χ²₁ variable is 0.455 of its mean)
+            variance = (
+                float(np.median(energy[~bad] ** 2) / 0.455 / self.d) if (~bad).any() else np.inf
+            )
             if i < tune_step:  # Var(ΔE)/d ∝ ε⁶: move towards the target, by at most 2x a chunk
                 factor = (
                     (target / max(variance, 1e-12)) ** (1 / 6) if np.isfinite(variance) else 0.5

@@ -298,3 +298,38 @@ def test_hmc_test_mode_checks_differentiability_without_compiling(tmp_path):
     posterior = LogPosterior(model)  # building is lazy about the user's function...
     with pytest.raises(LoggedError, match="cannot be evaluated with JAX"):
         posterior.value([0.1, 0.0, 0.5])  # ...which fails, named, at its first evaluation
+
+
+@pytest.mark.slow
+def test_hmc_with_two_mpi_processes_writes_one_file_per_chain(tmp_path):
+    """2 processes × 2 chains: files 1..4, R-1 and ESS over all four (one progress line)."""
+    if not (BIN / "mpirun").exists():
+        pytest.skip("no mpirun in the venv: `make install-test` installs mpich and mpi4py")
+    sampler = {"cobaya_plugins.samplers.HMC": {"seed": 4, "chains": 2, "warmup": 150,
+                                                "min_ess": 300, "Rminus1_stop": 0.05}}  # fmt: skip
+    name = write_yaml(tmp_path, target_info(sampler))
+    proc = subprocess.run(
+        [str(BIN / "mpirun"), "-n", "2", str(BIN / "cobaya-run"), name], cwd=tmp_path, env=ENV,
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    files = sorted(f.name for f in (tmp_path / "chains").glob("run.*.txt"))
+    assert files == [f"run.{i}.txt" for i in range(1, 5)]
+    assert "4 chains" in out.split("Converged")[1].splitlines()[0]
+
+
+def test_profile_command_writes_table_and_plot(tmp_path):
+    from cobaya_plugins.cli import main
+
+    info = target_info({})
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(info))
+    out = tmp_path / "prof" / "a"
+    assert main(["profile", str(tmp_path / "t.yaml"), "--param", "a", "--values", "0:0.4:3",
+                 "--out", str(out)]) == 0  # fmt: skip
+    table = (tmp_path / "prof" / "a.txt").read_text().splitlines()
+    assert table[0].split()[:3] == ["a", "Δχ²", "χ²"]
+    delta = [float(line.split()[1]) for line in table[1:]]
+    np.testing.assert_allclose(delta, [1.0, 0.0, 1.0], atol=1e-5)  # ((a - 0.2) / 0.2)²
+    assert (tmp_path / "prof" / "a.png").stat().st_size > 1000
+    assert main(["profile", str(tmp_path / "missing.yaml"), "--param", "a", "--values", "0"]) == 1
