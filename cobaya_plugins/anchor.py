@@ -48,6 +48,7 @@ def class_spectra(
     ``point``: CLASS input names (e.g. ``omega_b``, ``h``, ``ln10^{10}A_s``); ``settings``:
     other CLASS options (``N_ur``, ``non_linear``, ...). TT, TE, EE are C_ell of ΔT/T, ``pp`` the
     lensing potential's C_ell^φφ, as ``classy``'s ``lensed_cl`` returns them (T_cmb 2.7255 K).
+    The same request in one process is computed once (new arrays each call).
     """
     params = {
         "output": "tCl,pCl,lCl",
@@ -57,8 +58,16 @@ def class_spectra(
         **settings,
         **point,
     }
-    cls = lensed_cl(params, lmax)
-    return {s: cls[s] for s in spectra}
+    key = repr(sorted(params.items()))
+    if key not in _computed:
+        _computed[key] = lensed_cl(params, lmax)
+    cls = _computed[key]
+    return {s: np.array(cls[s]) for s in spectra}
+
+
+#: CLASS results of this process, by request (a CLASS run takes 5-20 s; a test session or a
+#: benchmark builds many anchored models at the same anchor).
+_computed: dict[str, dict[str, np.ndarray]] = {}
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ CHECKED = {
     "cobaya": "Cobaya's internals (input handling, providers)",
     "clipy-like": "clipy's internals (the loader's patches, the smica model the diagnostics use)",
     "cosmopower-jax": "the layout of the networks it ships",
+    "blackjax": "its kernel builders and adaptation pieces (cobaya_plugins.samplers)",
 }
 #: Environment variable that turns the check off.
 SKIP_ENV = "COBAYA_PLUGINS_SKIP_VERSION_CHECK"

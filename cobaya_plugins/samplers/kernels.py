@@ -27,6 +27,11 @@ from typing import Any
 import numpy as np
 
 from cobaya_plugins.samplers.convergence import bulk_ess
+from cobaya_plugins.versions import require
+
+require(
+    "blackjax"
+)  # the kernels are built from blackjax's pieces: a clear error on another version
 
 #: Fractions of a NUTS warm-up: first fast window (step size only), last fast window; the slow
 #: windows in between double in length (Stan's window adaptation).
