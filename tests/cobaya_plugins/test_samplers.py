@@ -333,3 +333,18 @@ def test_profile_command_writes_table_and_plot(tmp_path):
     np.testing.assert_allclose(delta, [1.0, 0.0, 1.0], atol=1e-5)  # ((a - 0.2) / 0.2)²
     assert (tmp_path / "prof" / "a.png").stat().st_size > 1000
     assert main(["profile", str(tmp_path / "missing.yaml"), "--param", "a", "--values", "0"]) == 1
+
+
+@pytest.mark.parametrize("name", ["lcdm_emulator_mock", "lcdm_emulator_mock_lite"])
+def test_hmc_examples_are_the_mh_examples_with_the_sampler_swapped(name):
+    """yaml_examples/*_hmc.yaml: the same theory, likelihoods and parameters as the MH example
+    (the docs' "one block changed"); their sampler is HMC."""
+    repo = HERE.parents[1] / "yaml_examples"
+    mh = yaml.safe_load((repo / f"{name}.yaml").read_text())
+    hmc = yaml.safe_load((repo / f"{name}_hmc.yaml").read_text())
+    assert {k: mh[k] for k in ("theory", "likelihood", "params")} == {
+        k: hmc[k] for k in ("theory", "likelihood", "params")
+    }
+    assert list(mh["sampler"]) == ["mcmc"] and list(hmc["sampler"]) == [
+        "cobaya_plugins.samplers.HMC"
+    ]
