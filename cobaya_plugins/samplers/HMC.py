@@ -48,7 +48,10 @@ from cobaya_plugins.jax_compile import AnnouncedJit
 from cobaya_plugins.samplers.convergence import bulk_ess, split_rhat
 from cobaya_plugins.samplers.kernels import KERNELS
 from cobaya_plugins.samplers.optimize import covariance, hessian, maximize
-from cobaya_plugins.samplers.unconstrained import Unconstrained
+from cobaya_plugins.samplers.unconstrained import Reflected, Unconstrained
+
+#: How bounded priors are mapped (``bounds:``): mirror images, or logit/log maps.
+BOUNDS = ("reflect", "logit")
 
 #: Mass matrix forms (``mass:``, NUTS).
 MASS_FORMS = ("dense", "diagonal")
@@ -69,6 +72,7 @@ class HMC(CovmatSampler):
     max_tree_depth: int
     mass: str
     energy_variance: float
+    bounds: str
     covmat: Any
     covmat_params: Any
 
@@ -126,26 +130,73 @@ class HMC(CovmatSampler):
             raise bad("Rminus1_stop", self.Rminus1_stop, "it must be positive, e.g. 0.01")
         if not self.min_ess >= 0:
             raise bad("min_ess", self.min_ess, "it must be >= 0, e.g. 500")
+        if self.bounds not in BOUNDS:
+            raise bad("bounds", self.bounds, "use `bounds: reflect` or `bounds: logit`")
         if not 0 < self.energy_variance < 1:
             raise bad("energy_variance", self.energy_variance, "it must be in (0, 1), e.g. 5e-4")
 
     # --- the compiled pieces ----------------------------------------------------------------
 
     def _build(self) -> None:
-        """The log-density of z (the unbounded coordinates) and its compiled gradient."""
+        """The log-density of z in the logit coordinates (for the start: smooth everywhere) and
+        in the sampler's coordinates (``bounds:``), with their compiled gradients."""
         import jax
 
-        self._logdensity_z = self.space.logdensity(self.posterior.function)
         self._value_and_grad_z = AnnouncedJit(
-            jax.value_and_grad(self._logdensity_z), "the log-density of z and its gradient"
+            jax.value_and_grad(self.space.logdensity(self.posterior.function)),
+            "the log-density of z and its gradient",
         )
+        if self.bounds == "reflect":
+            self.sampler_space = Reflected(self.posterior.bounds)
+            self._logdensity_s = self.sampler_space.logdensity(self.posterior.function)
+            self._value_and_grad_s = AnnouncedJit(
+                jax.value_and_grad(self._logdensity_s),
+                "the log-density of the reflected coordinates and its gradient",
+            )
+        else:
+            self.sampler_space = self.space
+            self._logdensity_s = self.space.logdensity(self.posterior.function)
+            self._value_and_grad_s = self._value_and_grad_z
+
+    def _to_sampler(self, z: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The start (logit coordinates: centre z, covariance) in the sampler's coordinates,
+        to first order (the Jacobian of x at z)."""
+        if self.sampler_space is self.space:
+            return z, cov
+        jacobian = self.space.dx_dz(z) / self.sampler_space.dx_dz(z)
+        centre = self.sampler_space.to_z(self.space.to_x(z))
+        return centre, cov * np.outer(jacobian, jacobian)
+
+    def _fold(self, kernel, states):
+        """Chains that crossed a prior bound (reflected coordinates) moved to the base copy of
+        the density (the same point of parameter space: a symmetry of the target)."""
+        if self.sampler_space is self.space:
+            return states
+        u = kernel.positions(states)
+        z = self._centre + u @ self._chol.T
+        folded = self.sampler_space.fold(z)
+        moved = np.any(np.abs(folded - z) > 1e-12, axis=1)
+        if not moved.any():
+            return states
+        new_u = np.linalg.solve(self._chol, (folded - self._centre).T).T
+        _, values, grads = self._evaluate_u(new_u[moved])
+        return kernel.replace(states, moved, new_u[moved], values, grads)
+
+    def _fold_positions(self, u: np.ndarray) -> np.ndarray:
+        """Whitened positions (..., d) of the base copy (for the warm-up's mass matrix)."""
+        if self.sampler_space is self.space:
+            return u
+        z = self.sampler_space.fold(self._centre + u @ self._chol.T)
+        return np.linalg.solve(
+            self._chol, (z - self._centre).reshape(-1, len(self.names)).T
+        ).T.reshape(u.shape)
 
     def _kernel(self, centre: np.ndarray, chol: np.ndarray):
         """The kernel on whitened coordinates u, z = centre + chol u."""
         import jax.numpy as jnp
 
         centre_j, chol_j = jnp.asarray(centre), jnp.asarray(chol)
-        logdensity_z = self._logdensity_z
+        logdensity_z = self._logdensity_s
 
         def logdensity_u(u):
             return logdensity_z(centre_j + chol_j @ u)
@@ -163,14 +214,14 @@ class HMC(CovmatSampler):
         points (n_chains, d), from the compiled density of z (du = chol^T dz)."""
         values, grads = [], []
         for u in positions:
-            value, grad = self._value_and_grad_z(np.asarray(self._centre + self._chol @ u))
+            value, grad = self._value_and_grad_s(np.asarray(self._centre + self._chol @ u))
             values.append(float(value))
             grads.append(self._chol.T @ np.asarray(grad))
         return np.asarray(positions, dtype=float), np.array(values), np.array(grads)
 
     def _to_x(self, u: np.ndarray) -> np.ndarray:
         """Parameters from whitened coordinates u (..., d)."""
-        return self.space.to_x(self._centre + u @ self._chol.T)
+        return self.sampler_space.to_x(self._centre + u @ self._chol.T)
 
     # --- start ------------------------------------------------------------------------------
 
@@ -228,7 +279,7 @@ class HMC(CovmatSampler):
         self._build()
         state = self._load_state()
         if state is None:
-            z_start, cov = self._start_point()  # on the main process, shared with all
+            z_start, cov = self._to_sampler(*self._start_point())  # on the main process
             kernel = self._kernel(z_start, np.linalg.cholesky(cov))
             d = len(self.names)
             positions = 0.5 * self._rng.standard_normal((self.chains, d))  # the core of N(0, 1)
@@ -246,7 +297,10 @@ class HMC(CovmatSampler):
                 )
 
             key, sub = jax.random.split(key)
-            states, gradients = kernel.warmup(states, sub, n_chunks, report)
+            states, gradients = kernel.warmup(
+                states, sub, n_chunks, report, lambda st: self._fold(kernel, st),
+                self._fold_positions,
+            )  # fmt: skip
             self.n_gradients += gradients
             self.mpi_info(
                 "Warm-up done: %s; %d gradients, %.0f s.",
@@ -272,6 +326,7 @@ class HMC(CovmatSampler):
         while True:
             key, sub = jax.random.split(key)
             states, positions, gradients, divergent, stats = kernel.sample(states, sub)
+            states = self._fold(kernel, states)
             self._write(positions[self.thin - 1 :: self.thin])
             self.n_gradients += gradients
             self.n_divergent += divergent

@@ -86,3 +86,61 @@ class Unconstrained:
             return logpost(self.to_x(z, jnp)) + self.log_jacobian(z, jnp)
 
         return logdensity
+
+
+class Reflected:
+    """The map between sampled parameters ``x`` and ``z`` in ℝ^d that folds ``z`` back into the
+    prior at its bounds, as a mirror: a trajectory that reaches a bound comes back reflected.
+
+    Two-sided bounds [a, b]: x = a + (b − a)·tri(z), tri the unit triangle wave (tri(z) = z on
+    [0, 1], 2 − z on [1, 2], period 2), so z is in units of the prior's width; one-sided bounds:
+    x = a + |z − a| (or b − |b − z|); no bounds: x = z. |dx/dz| is constant, and the density of
+    z is the posterior's mirror images, continuous at the bounds. Why: a posterior piled up
+    against a bound (plik's ``ksz_norm`` → 0, ``xi_sz_cib`` → 1) becomes a symmetric bump around
+    the bound in z, instead of the exponential tail of the logit map, in which a chain can wander
+    far (measured: docs/gradients.md). :meth:`fold` maps z to the base copy (a symmetry of the
+    density of z, so it may be applied between transitions).
+    """
+
+    def __init__(self, bounds: np.ndarray):
+        self.bounds = np.asarray(bounds, dtype=float)
+        low, high = self.bounds[:, 0], self.bounds[:, 1]
+        self._two = np.isfinite(low) & np.isfinite(high)
+        self._lower = np.isfinite(low) & ~np.isfinite(high)
+        self._upper = ~np.isfinite(low) & np.isfinite(high)
+        self._low = np.where(np.isfinite(low), low, 0.0)
+        self._high = np.where(np.isfinite(high), high, 0.0)
+        self._width = np.where(self._two, self._high - self._low, 1.0)
+
+    def to_x(self, z: Any, xp: Any = np) -> Any:
+        """Parameters from ``z`` (``xp``: ``numpy`` or ``jax.numpy``)."""
+        triangle = 1.0 - xp.abs(xp.mod(z, 2.0) - 1.0)
+        x = xp.where(self._two, self._low + self._width * triangle, z)
+        x = xp.where(self._lower, self._low + xp.abs(z - self._low), x)
+        return xp.where(self._upper, self._high - xp.abs(self._high - z), x)
+
+    def to_z(self, x: np.ndarray) -> np.ndarray:
+        """``z`` of parameters ``x`` in the base copy (numpy)."""
+        x = np.asarray(x, dtype=float)
+        return np.where(self._two, (x - self._low) / self._width, x)
+
+    def fold(self, z: np.ndarray) -> np.ndarray:
+        """The same parameters' z in the base copy (numpy)."""
+        return self.to_z(self.to_x(z))
+
+    def log_jacobian(self, z: Any, xp: Any = np) -> Any:
+        """log|dx/dz| summed over the parameters: a constant."""
+        return xp.sum(xp.log(self._width)) + 0.0 * xp.sum(z, axis=-1)
+
+    def dx_dz(self, z: np.ndarray) -> np.ndarray:
+        """|dx/dz| per parameter in the base copy (numpy, same shape as ``z``)."""
+        return np.broadcast_to(self._width, np.shape(z)).copy()
+
+    def logdensity(self, logpost: Callable) -> Callable:
+        """The density of z (a ``jax.numpy`` function): ``logpost(x(z))`` (+ a constant)."""
+        import jax.numpy as jnp
+
+        def logdensity(z):
+            return logpost(self.to_x(z, jnp)) + self.log_jacobian(z, jnp)
+
+        return logdensity
