@@ -58,12 +58,16 @@ lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff format --check .
 
 # bench_emulator.py runs the two emulator chains to convergence (minutes for plik_lite, longer
-# for the full plik: see docs/emulator.md)
+# for the full plik: see docs/emulator.md); bench_gradients.py runs HMC, BestFit, profiles and
+# Cobaya's MH/minimize on the same files (about 2 hours: the full-plik MH chain is most of it);
+# bench_calibration.py fits 50 and samples 20 mock realisations (docs/gradients.md)
 bench: $(VENV)/.installed-test
 	$(PY) bench/bench_clik.py
 	$(PY) bench/bench_mock.py
 	$(PY) bench/bench_speed.py
 	$(PY) bench/bench_emulator.py
+	$(PY) bench/bench_gradients.py
+	$(PY) bench/bench_calibration.py
 
 bench-featviz: $(VENV)/.installed-test
 	$(PY) bench/bench_featviz.py
