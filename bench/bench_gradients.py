@@ -10,9 +10,10 @@ start-up, the anchor's CLASS run and JAX compilation; the persistent compilation
 switched off with COBAYA_PLUGINS_JAX_CACHE=off so that the first-run cost is what is measured,
 unless --warm-cache), on the shipped YAMLs with only the sampler block swapped:
 
-* hmc-plik / hmc-lite: ``cobaya_plugins.samplers.HMC`` (defaults: 4 chains, stop at R-1 <= 0.01
-  and bulk ESS >= 500 for every sampled parameter) on yaml_examples/lcdm_emulator_mock.yaml
-  (27 parameters, plik + low-l TT) and lcdm_emulator_mock_lite.yaml (7, plik_lite + low-l TT);
+* hmc-plik / hmc-lite: ``cobaya_plugins.samplers.HMC`` as yaml_examples/*_hmc.yaml set it (4
+  chains, stop at R-1 <= 0.01 and bulk ESS >= 500 for every sampled parameter) on
+  yaml_examples/lcdm_emulator_mock.yaml (27 parameters, plik + low-l TT) and
+  lcdm_emulator_mock_lite.yaml (7, plik_lite + low-l TT);
 * mh-plik / mh-lite: Cobaya's ``mcmc`` as the YAML has it (``--mpi N`` processes), until its own
   stop rule; the time it would need for bulk ESS >= 500 in every parameter is its wall time
   after burn-in scaled by 500 / (smallest ESS), plus the burn-in (the first 30 %, as getdist's
@@ -116,7 +117,9 @@ def compare(names, chains, reference) -> tuple[float, float]:
 
 def hmc(which: str, out: Path, env: dict) -> dict:
     ensure_mocks(which)
-    wall, log = run_yaml(which, {"cobaya_plugins.samplers.HMC": {"seed": 1}}, out / "hmc", env=env)
+    example = REPO / YAMLS[which].replace(".yaml", "_hmc.yaml")
+    sampler = yaml.safe_load(example.read_text())["sampler"]  # the shipped HMC example's
+    wall, log = run_yaml(which, sampler, out / "hmc", env=env)
     names, chains = load_chains(out / "hmc" / which)
     ess, rminus1 = diagnostics(chains)
     lines = [line for line in log.splitlines() if "Sampling:" in line]

@@ -39,13 +39,16 @@ def maximize(
     bounds: np.ndarray | None = None,
     max_evaluations: int = 10000,
     gtol: float = 1e-6,
+    restarts: int = 2,
 ) -> Maximum:
     """Maximise a log-density with L-BFGS-B from ``x0`` (d,).
 
     ``value_and_grad(x) -> (value, gradient (d,))``; ``scale`` (d,): the expected width of each
     coordinate (steps are taken in units of it); ``bounds`` (d, 2) or None (±inf allowed).
     Stops when the projected gradient (in scaled units) is below ``gtol`` or the relative
-    change of the value is at the level of float rounding.
+    change of the value is at the level of float rounding; then starts again from there, up to
+    ``restarts`` times while that still improves the value (measured on full plik: one start
+    in eight stopped 0.1 in χ² short on a flat stretch, and a restart finishes it).
     """
     x0 = np.asarray(x0, dtype=float)
     scale = np.asarray(scale, dtype=float)
@@ -67,14 +70,21 @@ def maximize(
             (None if not np.isfinite(a) else a, None if not np.isfinite(b) else b)
             for a, b in zip(low, high, strict=True)
         ]
-    result = minimize(
-        negative,
-        np.zeros_like(x0),
-        jac=True,
-        method="L-BFGS-B",
-        bounds=scaled_bounds,
-        options={"maxfun": max_evaluations, "maxiter": max_evaluations, "maxcor": 30, "gtol": gtol},
-    )
+    options = {"maxiter": max_evaluations, "maxcor": 30, "gtol": gtol, "ftol": 1e-13}
+    u = np.zeros_like(x0)
+    best = None
+    for _ in range(restarts + 1):  # a restart forgets the curvature memory of a flat stretch
+        options["maxfun"] = max(1, max_evaluations - count[0])
+        result = minimize(
+            negative, u, jac=True, method="L-BFGS-B", bounds=scaled_bounds, options=options
+        )
+        improved = best is None or result.fun < best.fun - 1e-6 * max(1.0, abs(best.fun))
+        if best is None or result.fun < best.fun:
+            best = result
+        if not improved or count[0] >= max_evaluations:
+            break
+        u = result.x
+    result = best
     x = x0 + scale * result.x
     if bounds is not None:
         x = np.clip(x, bounds[:, 0], bounds[:, 1])
