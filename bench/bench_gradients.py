@@ -11,7 +11,8 @@ switched off with COBAYA_PLUGINS_JAX_CACHE=off so that the first-run cost is wha
 unless --warm-cache), on the shipped YAMLs with only the sampler block swapped:
 
 * hmc-plik / hmc-lite: ``cobaya_plugins.samplers.HMC`` as yaml_examples/*_hmc.yaml set it (4
-  chains, stop at R-1 <= 0.01 and bulk ESS >= 500 for every sampled parameter) on
+  chains in all, over ``--hmc-mpi`` processes, default 2 as the MH runs; stop at R-1 <= 0.01
+  and bulk ESS >= 500 for every sampled parameter) on
   yaml_examples/lcdm_emulator_mock.yaml (27 parameters, plik + low-l TT) and
   lcdm_emulator_mock_lite.yaml (7, plik_lite + low-l TT);
 * mh-plik / mh-lite: Cobaya's ``mcmc`` as the YAML has it (``--mpi N`` processes), until its own
@@ -115,16 +116,18 @@ def compare(names, chains, reference) -> tuple[float, float]:
             float(np.max(np.abs(draws.std(0) / sigma - 1))))  # fmt: skip
 
 
-def hmc(which: str, out: Path, env: dict) -> dict:
+def hmc(which: str, out: Path, env: dict, mpi: int = 1) -> dict:
     ensure_mocks(which)
     example = REPO / YAMLS[which].replace(".yaml", "_hmc.yaml")
     sampler = yaml.safe_load(example.read_text())["sampler"]  # the shipped HMC example's
-    wall, log = run_yaml(which, sampler, out / "hmc", env=env)
+    options = sampler["cobaya_plugins.samplers.HMC"]
+    options["chains"] = max(2, options.get("chains", 4) // mpi)  # 4 chains in all
+    wall, log = run_yaml(which, sampler, out / "hmc", mpi=mpi, env=env)
     names, chains = load_chains(out / "hmc" / which)
     ess, rminus1 = diagnostics(chains)
     lines = [line for line in log.splitlines() if "Sampling:" in line]
     divergent = re.search(r"(\d+) divergent \(([\d.]+)%\)", lines[-1])
-    compiled = sum(float(x) for x in re.findall(r"compiled .*?: ([\d.]+) s", log))
+    compiled = sum(float(x) for x in re.findall(r"compiled .*?: ([\d.]+) s", log)) / mpi
     return {"wall_s": wall, "names": names, "min_ess": float(ess.min()),
             "worst": names[int(ess.argmin())], "max_rminus1": float(rminus1.max()),
             "draws": sum(len(c) for c in chains), "divergent": int(divergent.group(1)),
@@ -185,6 +188,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
     parser.add_argument("--mpi", type=int, default=2, help="MPI processes of the MH runs")
+    parser.add_argument("--hmc-mpi", type=int, default=2, help="MPI processes of the HMC runs "
+                        "(4 chains in all, divided among them)")  # fmt: skip
     parser.add_argument("--out", default="bench_output/gradients", help="work folder")
     parser.add_argument("--reference", default=None, help="folder with converged MH chains "
                         "plik.*.txt / lite.*.txt (default: this run's mh-* chains)")  # fmt: skip
@@ -199,7 +204,7 @@ def main() -> None:
     for part in args.parts:
         print(f"== {part} ...", flush=True)
         if part.startswith("hmc-"):
-            results[part] = hmc(part[4:], out, env)
+            results[part] = hmc(part[4:], out, env, args.hmc_mpi)
         elif part.startswith("mh-"):
             results[part] = mh(part[3:], out, args.mpi, env)
         else:

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from cobaya.model import get_model
 from cobaya.run import run
 
 from cobaya_plugins.samplers.convergence import bulk_ess, expand_weights, split_rhat
@@ -205,12 +204,19 @@ def test_profile_refuses_unknown_parameter_and_values_outside_the_prior():
 
 
 @pytest.mark.slow
-def test_hmc_recovers_the_known_posterior(tmp_path):
+@pytest.mark.parametrize(
+    "options",
+    [{"kernel": "nuts"}, {"kernel": "mclmc"}, {"kernel": "nuts", "bounds": "logit"}],
+    ids=["nuts-reflect", "mclmc-reflect", "nuts-logit"],
+)
+def test_hmc_recovers_the_known_posterior(tmp_path, options):
     """4 chains to ESS >= 1000: means and covariance of (a, b), and the half-normal's mean and
-    variance, within a few Monte Carlo errors; files for getdist with derived and chi2 columns."""
+    variance, within a few Monte Carlo errors; files for getdist with derived and chi2 columns.
+    For every kernel and both maps of the bounds (h piles up against its bound at 0)."""
     from getdist import loadMCSamples
 
-    sampler = {"cobaya_plugins.samplers.HMC": {"seed": 2, "min_ess": 1000, "warmup": 300}}
+    sampler = {"cobaya_plugins.samplers.HMC": {"seed": 2, "min_ess": 1000, "warmup": 300,
+                                                **options}}  # fmt: skip
     out = cobaya_run(tmp_path, write_yaml(tmp_path, target_info(sampler)))
     assert "Converged" in out and "compiled" in out
     files = sorted((tmp_path / "chains").glob("run.*.txt"))
@@ -287,17 +293,19 @@ def test_hmc_options_are_checked():
             run(info)
 
 
-def test_hmc_test_mode_checks_differentiability_without_compiling(tmp_path):
-    info = target_info({"cobaya_plugins.samplers.HMC": {}})
-    info["likelihood"]["plain"] = {"external": lambda a: float(np.cos(a))}
+def test_hmc_test_mode_reports_a_component_without_jax_form(mock_paths):
+    """cobaya-run --test (run(test=True)) builds the differentiable posterior: a theory without
+    a JAX form is named before any sampling or compiling."""
     from cobaya.log import LoggedError
 
-    model = get_model({k: v for k, v in info.items() if k != "sampler"})
-    from cobaya_plugins.gradients import LogPosterior
-
-    posterior = LogPosterior(model)  # building is lazy about the user's function...
-    with pytest.raises(LoggedError, match="cannot be evaluated with JAX"):
-        posterior.value([0.1, 0.0, 0.5])  # ...which fails, named, at its first evaluation
+    info = target_info({"cobaya_plugins.samplers.HMC": {}})
+    info["theory"] = {"fixed_theory.FixedCls": None}
+    info["likelihood"]["cobaya_plugins.planck.HighlTTTEEELite"] = {
+        "clik_file": str(mock_paths["highl_TTTEEE_lite"])
+    }
+    info["params"].update(amp=1.0, A_planck=1.0)
+    with pytest.raises(LoggedError, match=r"'fixed_theory.FixedCls'.*has no JAX form"):
+        run(info, test=True)
 
 
 @pytest.mark.slow
