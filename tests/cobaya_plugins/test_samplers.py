@@ -293,6 +293,22 @@ def test_hmc_options_are_checked():
             run(info)
 
 
+@pytest.mark.parametrize("sampler", ["HMC", "BestFit"])
+def test_nan_gradient_at_a_finite_point_is_reported_with_the_point(sampler):
+    """-|a| written as -sqrt(a*a): finite at a = 0, its JAX gradient there is 0 * inf = NaN. The
+    samplers stop with the parameter and the point, instead of wandering off on NaN."""
+    from cobaya.log import LoggedError
+
+    info = {
+        "likelihood": {"kink": "lambda a, b: -np.sqrt(a * a) - 0.5 * b**2"},
+        "params": {"a": {"prior": {"min": -1, "max": 1}, "ref": 0.0, "proposal": 0.1},
+                   "b": {"prior": {"min": -3, "max": 3}, "ref": 0.5, "proposal": 0.1}},
+        "sampler": {f"cobaya_plugins.samplers.{sampler}": {"seed": 1}},
+    }  # fmt: skip
+    with pytest.raises(LoggedError, match=r"not finite in \['a'\].*a=0, b=0.5"):
+        run(info)
+
+
 def test_hmc_test_mode_reports_a_component_without_jax_form(mock_paths):
     """cobaya-run --test (run(test=True)) builds the differentiable posterior: a theory without
     a JAX form is named before any sampling or compiling."""
@@ -325,6 +341,10 @@ def test_hmc_with_two_mpi_processes_writes_one_file_per_chain(tmp_path):
     files = sorted(f.name for f in (tmp_path / "chains").glob("run.*.txt"))
     assert files == [f"run.{i}.txt" for i in range(1, 5)]
     assert "4 chains" in out.split("Converged")[1].splitlines()[0]
+    # the two processes adapted as one batch: the same step size and mass matrix
+    states = [np.load(tmp_path / "chains" / f"run.hmc_state.{r}.npz") for r in (1, 2)]
+    for key in ("param_step_size", "param_inverse_mass"):
+        np.testing.assert_array_equal(states[0][key], states[1][key])
 
 
 def test_profile_command_writes_table_and_plot(tmp_path):
