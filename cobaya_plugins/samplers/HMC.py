@@ -3,9 +3,10 @@ r"""Hamiltonian Monte Carlo on a Cobaya model's JAX log-posterior, as a Cobaya s
 ``sampler: {cobaya_plugins.samplers.HMC: {...}}`` in a YAML whose components all have a JAX form
 (:mod:`cobaya_plugins.gradients`). What it does, in order:
 
-1. **The density.** The sampled parameters are mapped to ℝ^d (logit for two-sided prior bounds,
-   log for one-sided: :mod:`cobaya_plugins.samplers.unconstrained`); the sampler moves on
-   ``z``, whose density is the posterior times the Jacobian.
+1. **The density.** The sampled parameters are mapped to ℝ^d
+   (:mod:`cobaya_plugins.samplers.unconstrained`): ``bounds: reflect`` (default) mirrors the
+   posterior at its prior bounds, ``bounds: logit`` maps two-sided bounds by logit and one-sided
+   ones by log; the sampler moves on ``z``, whose density is the posterior times the Jacobian.
 2. **Start.** L-BFGS finds the maximum of that density (from the YAML's ``ref`` point), and the
    Hessian there (central differences of the exact gradient) gives a Gaussian approximation
    N(ẑ, Σ) (a ``covmat`` in Cobaya's format replaces Σ when given). The kernels work in
