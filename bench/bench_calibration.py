@@ -97,6 +97,16 @@ def hmc_interval(info: dict, folder: Path) -> dict:
     return {n: (float(a), float(b)) for n, a, b in zip(names, low, high, strict=True)}
 
 
+def cached(path: Path, compute, *args):
+    """``compute(*args)``'s result, saved in ``path`` (JSON) and read from there on a later
+    run: a run with more seeds redoes only the new ones."""
+    if path.exists():
+        return json.loads(path.read_text())
+    result = compute(*args)
+    path.write_text(json.dumps(result))
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--kind", choices=list(YAMLS), default="lite")
@@ -119,15 +129,16 @@ def main() -> None:
                 write_mock(kind_of_file, folder, seed=seed)
         info = info_for(args.kind, folder)
         if k < args.bestfits:
-            best, sigma = best_fit(info)
+            best, sigma = cached(folder / "bestfit.json", best_fit, info)
             for p in COSMOLOGY:
                 pulls[p].append((best[p] - truth[p]) / sigma[p])
         if k < args.hmc:
-            interval = hmc_interval(info, folder)
+            interval = cached(folder / "hmc_interval.json", hmc_interval, info, folder)
             for p in COSMOLOGY:
                 inside[p].append(interval[p][0] <= truth[p] <= interval[p][1])
         print(f"seed {seed} done, {time.perf_counter() - start:.0f} s", flush=True)
-    result = {"kind": args.kind, "seeds": max(args.bestfits, args.hmc), "pulls": {}, "coverage": {}}
+    result = {"kind": args.kind, "bestfits": args.bestfits, "hmc": args.hmc, "pulls": {},
+              "coverage": {}, "wall_s": time.perf_counter() - start}  # fmt: skip
     print(f"\n{args.kind}: pulls (best - truth)/σ over {args.bestfits} realisations; "
           f"68% coverage over {args.hmc} HMC runs")  # fmt: skip
     print("| parameter | mean pull | std of pulls | 68% coverage |\n|---|---|---|---|")
@@ -140,8 +151,14 @@ def main() -> None:
         result["pulls"][p] = {"mean": mean, "mean_error": error, "std": std}
         result["coverage"][p] = coverage
         print(f"| {p} | {mean:+.2f} ± {error:.2f} | {std:.2f} | {coverage:.2f} |")
-    (REPO / "bench" / "results").mkdir(exist_ok=True)
+    # merged with an earlier run's file: a run with --bestfits 0 (or --hmc 0) keeps the other half
     path = REPO / "bench" / "results" / f"calibration_{args.kind}.json"
+    path.parent.mkdir(exist_ok=True)
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    if not args.bestfits:
+        result["pulls"], result["bestfits"] = saved.get("pulls", {}), saved.get("bestfits", 0)
+    if not args.hmc:
+        result["coverage"], result["hmc"] = saved.get("coverage", {}), saved.get("hmc", 0)
     path.write_text(json.dumps(result, indent=1))
     print(f"wrote {path}; {time.perf_counter() - start:.0f} s")
 

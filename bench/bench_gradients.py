@@ -116,12 +116,16 @@ def compare(names, chains, reference) -> tuple[float, float]:
             float(np.max(np.abs(draws.std(0) / sigma - 1))))  # fmt: skip
 
 
-def hmc(which: str, out: Path, env: dict, mpi: int = 1) -> dict:
+def hmc(
+    which: str, out: Path, env: dict, mpi: int = 1, chains: int | None = None, kernel: str = ""
+) -> dict:
     ensure_mocks(which)
     example = REPO / YAMLS[which].replace(".yaml", "_hmc.yaml")
     sampler = yaml.safe_load(example.read_text())["sampler"]  # the shipped HMC example's
     options = sampler["cobaya_plugins.samplers.HMC"]
-    options["chains"] = max(2, options.get("chains", 4) // mpi)  # 4 chains in all
+    options["chains"] = chains or max(2, options.get("chains", 4) // mpi)  # 4 in all by default
+    if kernel:
+        options["kernel"] = kernel
     wall, log = run_yaml(which, sampler, out / "hmc", mpi=mpi, env=env)
     names, chains = load_chains(out / "hmc" / which)
     ess, rminus1 = diagnostics(chains)
@@ -190,6 +194,10 @@ def main() -> None:
     parser.add_argument("--mpi", type=int, default=2, help="MPI processes of the MH runs")
     parser.add_argument("--hmc-mpi", type=int, default=2, help="MPI processes of the HMC runs "
                         "(4 chains in all, divided among them)")  # fmt: skip
+    parser.add_argument("--hmc-chains", type=int, default=None, help="chains per HMC process "
+                        "(default: 4 in all, at least 2 a process)")  # fmt: skip
+    parser.add_argument("--kernel", choices=["nuts", "mclmc"], default=None,
+                        help="HMC kernel (default: the example YAML's)")  # fmt: skip
     parser.add_argument("--out", default="bench_output/gradients", help="work folder")
     parser.add_argument("--reference", default=None, help="folder with converged MH chains "
                         "plik.*.txt / lite.*.txt (default: this run's mh-* chains)")  # fmt: skip
@@ -200,15 +208,18 @@ def main() -> None:
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
     if not args.warm_cache:
         env["COBAYA_PLUGINS_JAX_CACHE"] = "off"
-    results: dict = {"uptime": os.getloadavg()}
+    results: dict = {}
     for part in args.parts:
         print(f"== {part} ...", flush=True)
+        load = os.getloadavg()[0]
         if part.startswith("hmc-"):
-            results[part] = hmc(part[4:], out, env, args.hmc_mpi)
+            results[part] = hmc(part[4:], out, env, args.hmc_mpi, args.hmc_chains, args.kernel)
+            results[part].update(processes=args.hmc_mpi, kernel=args.kernel or "example's")
         elif part.startswith("mh-"):
             results[part] = mh(part[3:], out, args.mpi, env)
         else:
             results[part] = globals()[part](out, env)
+        results[part]["load_before"] = load  # a busy machine makes every wall time longer
         print(json.dumps(results[part], indent=1, default=str), flush=True)
     reference = Path(args.reference) if args.reference else out / "mh"
     for which in ("plik", "lite"):
@@ -220,8 +231,6 @@ def main() -> None:
             results[part].update(max_dmean_sigma=dmean, max_dsigma=dsigma)
     print("\n| run | wall | smallest bulk ESS | max R-1 | other |\n|---|---|---|---|---|")
     for part, r in results.items():
-        if part == "uptime":
-            continue
         other = {
             k: v
             for k, v in r.items()
@@ -239,10 +248,12 @@ def main() -> None:
             f"BestFit chi2 {b['chi2']:.3f} vs minimize {m['chi2']:.3f}; minimization "
             f"{b['minimization_s']:.1f} s vs minimize's whole run {m['wall_s']:.0f} s"
         )
-    (REPO / "bench" / "results").mkdir(exist_ok=True)
-    (REPO / "bench" / "results" / "gradients.json").write_text(
-        json.dumps(results, indent=1, default=str)
-    )
+    # merged with earlier runs' parts: a part run again replaces its old entry
+    saved = REPO / "bench" / "results" / "gradients.json"
+    saved.parent.mkdir(exist_ok=True)
+    merged = json.loads(saved.read_text()) if saved.exists() else {}
+    merged.pop("uptime", None)
+    saved.write_text(json.dumps({**merged, **results}, indent=1, default=str))
 
 
 if __name__ == "__main__":
