@@ -59,8 +59,9 @@ lint: $(VENV)/.installed-test
 
 # bench_emulator.py runs the two emulator chains to convergence (minutes for plik_lite, longer
 # for the full plik: see docs/emulator.md); bench_gradients.py runs HMC, BestFit, profiles and
-# Cobaya's MH/minimize on the same files (about 2 hours: the full-plik MH chain is most of it);
-# bench_calibration.py fits 50 and samples 20 mock realisations (docs/gradients.md)
+# Cobaya's MH/minimize on the same files (about 40 min on 2 cores: the two full-plik chains);
+# bench_calibration.py fits 50 and samples 20 plik_lite mock realisations, then fits 30 full-plik
+# ones (docs/gradients.md)
 bench: $(VENV)/.installed-test
 	$(PY) bench/bench_clik.py
 	$(PY) bench/bench_mock.py
@@ -68,6 +69,7 @@ bench: $(VENV)/.installed-test
 	$(PY) bench/bench_emulator.py
 	$(PY) bench/bench_gradients.py
 	$(PY) bench/bench_calibration.py
+	$(PY) bench/bench_calibration.py --kind plik --bestfits 30 --hmc 0
 
 bench-featviz: $(VENV)/.installed-test
 	$(PY) bench/bench_featviz.py

@@ -22,7 +22,9 @@ yaml_examples/lcdm_emulator_mock_lite.yaml (or lcdm_emulator_mock.yaml) pointed 
 A regression of the mock writer (wrong noise level, wrong truth), of the emulator or its anchor
 (a biased spectrum), or of the likelihood (a wrong covariance) moves the pull means, widths or
 the coverage away from these values. Each seed compiles its own JAX posterior (the data differ),
-~10 s for plik_lite; the anchor's CLASS run is done once per process.
+~10 s for plik_lite; the anchor's CLASS run is done once per process. Every seed's compiled
+model stays in memory (~0.5 GB a full-plik seed): 30 full-plik seeds fit in 24 GB; for more, call
+it again with a larger ``--bestfits`` (each seed's result is cached in its folder and read back).
 """
 
 from __future__ import annotations
