@@ -168,29 +168,34 @@ class HMC(CovmatSampler):
         centre = self.sampler_space.to_z(self.space.to_x(z))
         return centre, cov * np.outer(jacobian, jacobian)
 
-    def _fold(self, kernel, states):
-        """Chains that crossed a prior bound (reflected coordinates) moved to the base copy of
-        the density (the same point of parameter space: a symmetry of the target)."""
-        if self.sampler_space is self.space:
-            return states
-        u = kernel.positions(states)
-        z = self._centre + u @ self._chol.T
-        folded = self.sampler_space.fold(z)
-        moved = np.any(np.abs(folded - z) > 1e-12, axis=1)
-        if not moved.any():
-            return states
-        new_u = np.linalg.solve(self._chol, (folded - self._centre).T).T
-        _, values, grads = self._evaluate_u(new_u[moved])
-        return kernel.replace(states, moved, new_u[moved], values, grads)
+    def _z_of_u(self, u: np.ndarray) -> np.ndarray:
+        """Sampler coordinates z of whitened positions u (..., d): z = centre + chol u."""
+        return self._centre + u @ self._chol.T
+
+    def _u_of_z(self, z: np.ndarray) -> np.ndarray:
+        """Whitened positions of sampler coordinates z (..., d): the inverse of :meth:`_z_of_u`."""
+        flat = (z - self._centre).reshape(-1, len(self.names))
+        return np.linalg.solve(self._chol, flat.T).T.reshape(np.shape(z))
 
     def _fold_positions(self, u: np.ndarray) -> np.ndarray:
-        """Whitened positions (..., d) of the base copy (for the warm-up's mass matrix)."""
+        """Whitened positions (..., d) moved to the base copy of the reflected density (the
+        same points of parameter space: a symmetry of the target); unchanged for ``logit``."""
         if self.sampler_space is self.space:
             return u
-        z = self.sampler_space.fold(self._centre + u @ self._chol.T)
-        return np.linalg.solve(
-            self._chol, (z - self._centre).reshape(-1, len(self.names)).T
-        ).T.reshape(u.shape)
+        return self._u_of_z(self.sampler_space.fold(self._z_of_u(u)))
+
+    def _fold(self, kernel, states):
+        """The chains that crossed a prior bound, moved to the base copy (with their density
+        and gradient there)."""
+        if self.sampler_space is self.space:
+            return states
+        z = self._z_of_u(kernel.positions(states))
+        folded = self.sampler_space.fold(z)
+        moved = np.any(np.abs(folded - z) > 1e-12, axis=1)  # in z: O(1), rounding 1e-16
+        if not moved.any():
+            return states
+        positions, values, grads = self._evaluate_u(self._u_of_z(folded[moved]))
+        return kernel.replace(states, moved, positions, values, grads)
 
     def _kernel(self, centre: np.ndarray, chol: np.ndarray):
         """The kernel on whitened coordinates u, z = centre + chol u."""
@@ -215,14 +220,14 @@ class HMC(CovmatSampler):
         points (n_chains, d), from the compiled density of z (du = chol^T dz)."""
         values, grads = [], []
         for u in positions:
-            value, grad = self._value_and_grad_s(np.asarray(self._centre + self._chol @ u))
+            value, grad = self._value_and_grad_s(np.asarray(self._z_of_u(u)))
             values.append(float(value))
             grads.append(self._chol.T @ np.asarray(grad))
         return np.asarray(positions, dtype=float), np.array(values), np.array(grads)
 
     def _to_x(self, u: np.ndarray) -> np.ndarray:
         """Parameters from whitened coordinates u (..., d)."""
-        return self.sampler_space.to_x(self._centre + u @ self._chol.T)
+        return self.sampler_space.to_x(self._z_of_u(u))
 
     # --- start ------------------------------------------------------------------------------
 

@@ -1,10 +1,11 @@
 r"""The transition kernels of :class:`~cobaya_plugins.samplers.HMC`, each with its own warm-up.
 
 Both work in whitened coordinates ``u`` (the sampler maps ``z = centre + L u``, L the Cholesky
-factor of the starting covariance, so that the target is close to a unit Gaussian), all chains
-of a process together, ``chunk`` steps per compiled call (``jax.lax.scan`` over steps,
-``jax.vmap`` over chains). A kernel's tuned parameters are plain
-arrays (``params``), saved with the chains' positions for ``--resume``.
+factor of the starting covariance, so that the target is close to a unit Gaussian) and move all
+chains of a process together, ``chunk`` steps per compiled call (``jax.lax.scan`` over steps,
+``jax.vmap`` over chains). The processes of an MPI run adapt together, as one batch of chains.
+A kernel's tuned parameters are plain arrays (``params``), saved with the chains' positions for
+``--resume``.
 
 * :class:`NUTS` — the No-U-Turn sampler (multinomial, blackjax), exact: step size tuned by dual
   averaging to the ``target_accept`` acceptance rate, dense (or diagonal) mass matrix from the
@@ -28,9 +29,8 @@ from cobaya import mpi
 from cobaya_plugins.samplers.convergence import bulk_ess
 from cobaya_plugins.versions import require
 
-require(
-    "blackjax"
-)  # the kernels are built from blackjax's pieces: a clear error on another version
+# the kernels are built from blackjax's pieces: a clear error on another version
+require("blackjax")
 
 #: Fractions of a NUTS warm-up: first fast window (step size only), last fast window; the slow
 #: windows in between double in length (Stan's window adaptation).
@@ -263,13 +263,17 @@ class MCLMC:
         n, d = positions.shape
         self.d = d
         self.params = params or {"step_size": float(np.sqrt(d)) * 0.25, "L": float(np.sqrt(d))}
-        rng = np.random.default_rng(np.abs(np.asarray(positions)).view(np.uint64).ravel())
-        momenta = rng.standard_normal((n, d))
-        momenta /= np.linalg.norm(momenta, axis=1, keepdims=True)
+        # momenta of this start and of later refreshes (reproducible: seeded by the positions)
+        self._rng = np.random.default_rng(np.abs(np.asarray(positions)).view(np.uint64).ravel())
         return IntegratorState(
-            jnp.asarray(positions), jnp.asarray(momenta), jnp.asarray(logdensities),
+            jnp.asarray(positions), jnp.asarray(self._momenta(n)), jnp.asarray(logdensities),
             jnp.asarray(grads),
         )  # fmt: skip
+
+    def _momenta(self, n: int) -> np.ndarray:
+        """``n`` random unit momenta (n, d)."""
+        momenta = self._rng.standard_normal((n, self.d))
+        return momenta / np.linalg.norm(momenta, axis=1, keepdims=True)
 
     def _chunk(self, states, key):
         _, jnp = _jax()
@@ -340,10 +344,7 @@ class MCLMC:
         _, jnp = _jax()
         arrays = [np.array(a) for a in (states.position, states.momentum, states.logdensity,
                                         states.logdensity_grad)]  # fmt: skip
-        momenta = np.random.default_rng(int(which.sum()) + len(arrays[0])).standard_normal(
-            (int(which.sum()), arrays[0].shape[1])
-        )
-        momenta /= np.linalg.norm(momenta, axis=1, keepdims=True)
+        momenta = self._momenta(int(which.sum()))
         for array, new in zip(arrays, (positions, momenta, logdensities, grads), strict=True):
             array[which] = new
         return IntegratorState(*(jnp.asarray(a) for a in arrays))

@@ -27,56 +27,20 @@ import numpy as np
 IDENTITY, LOGIT, LOWER, UPPER = "identity", "logit", "lower", "upper"
 
 
-class Unconstrained:
-    """The map between sampled parameters ``x`` (shape (..., d), within ``bounds``) and ``z``
-    in ℝ^d. ``bounds``: shape (d, 2), ±inf where a side is open."""
+class _Coordinates:
+    """What both maps share: the prior bounds (shape (d, 2), ±inf where a side is open), which
+    parameters have two, one or no bounds, and the density of ``z`` built from ``to_x`` and
+    ``log_jacobian``."""
 
     def __init__(self, bounds: np.ndarray):
         self.bounds = np.asarray(bounds, dtype=float)
         low, high = self.bounds[:, 0], self.bounds[:, 1]
-        self.kinds = [
-            LOGIT if np.isfinite(a) and np.isfinite(b) else
-            LOWER if np.isfinite(a) else UPPER if np.isfinite(b) else IDENTITY
-            for a, b in zip(low, high, strict=True)
-        ]  # fmt: skip
-        self._logit = np.array([k == LOGIT for k in self.kinds])
-        self._lower = np.array([k == LOWER for k in self.kinds])
-        self._upper = np.array([k == UPPER for k in self.kinds])
+        self._two = np.isfinite(low) & np.isfinite(high)
+        self._lower = np.isfinite(low) & ~np.isfinite(high)
+        self._upper = ~np.isfinite(low) & np.isfinite(high)
         self._low = np.where(np.isfinite(low), low, 0.0)
         self._high = np.where(np.isfinite(high), high, 0.0)
-        self._width = np.where(self._logit, self._high - self._low, 1.0)
-
-    def to_x(self, z: Any, xp: Any = np) -> Any:
-        """Parameters from ``z`` (``xp``: ``numpy`` or ``jax.numpy``)."""
-        sigmoid = 1.0 / (1.0 + xp.exp(-z))
-        x = xp.where(self._logit, self._low + self._width * sigmoid, z)
-        x = xp.where(self._lower, self._low + xp.exp(z), x)
-        return xp.where(self._upper, self._high - xp.exp(z), x)
-
-    def to_z(self, x: np.ndarray, margin: float = 1e-12) -> np.ndarray:
-        """``z`` of parameters ``x`` (numpy). Points on a bound are moved ``margin`` (relative
-        to the width, or absolute for one-sided bounds) inside it, whose z is finite."""
-        x = np.asarray(x, dtype=float)
-        u = np.clip((x - self._low) / self._width, margin, 1 - margin)
-        z = np.where(self._logit, np.log(u) - np.log1p(-u), x)
-        z = np.where(self._lower, np.log(np.maximum(x - self._low, margin)), z)
-        return np.where(self._upper, np.log(np.maximum(self._high - x, margin)), z)
-
-    def log_jacobian(self, z: Any, xp: Any = np) -> Any:
-        """log|dx/dz| summed over the parameters (shape of ``z`` without its last axis)."""
-        log_sigmoid = -xp.logaddexp(0.0, -z)
-        log_sigmoid_minus = -xp.logaddexp(0.0, z)
-        per = xp.where(self._logit, xp.log(self._width) + log_sigmoid + log_sigmoid_minus, 0.0)
-        per = xp.where(self._lower | self._upper, z, per)
-        return xp.sum(per, axis=-1)
-
-    def dx_dz(self, z: np.ndarray) -> np.ndarray:
-        """dx/dz per parameter (numpy, same shape as ``z``): turns covariances between the two
-        spaces to first order."""
-        sigmoid = 1.0 / (1.0 + np.exp(-z))
-        d = np.where(self._logit, self._width * sigmoid * (1 - sigmoid), 1.0)
-        d = np.where(self._lower, np.exp(z), d)
-        return np.where(self._upper, -np.exp(z), d)
+        self._width = np.where(self._two, self._high - self._low, 1.0)
 
     def logdensity(self, logpost: Callable) -> Callable:
         """The density of ``z`` (a ``jax.numpy`` function): ``logpost(x(z)) + log|dx/dz|``."""
@@ -88,7 +52,51 @@ class Unconstrained:
         return logdensity
 
 
-class Reflected:
+class Unconstrained(_Coordinates):
+    """The map between sampled parameters ``x`` (shape (..., d), within ``bounds``) and ``z``
+    in ℝ^d. ``bounds``: shape (d, 2), ±inf where a side is open."""
+
+    def __init__(self, bounds: np.ndarray):
+        super().__init__(bounds)
+        self.kinds = [
+            LOGIT if two else LOWER if lower else UPPER if upper else IDENTITY
+            for two, lower, upper in zip(self._two, self._lower, self._upper, strict=True)
+        ]
+
+    def to_x(self, z: Any, xp: Any = np) -> Any:
+        """Parameters from ``z`` (``xp``: ``numpy`` or ``jax.numpy``)."""
+        sigmoid = 1.0 / (1.0 + xp.exp(-z))
+        x = xp.where(self._two, self._low + self._width * sigmoid, z)
+        x = xp.where(self._lower, self._low + xp.exp(z), x)
+        return xp.where(self._upper, self._high - xp.exp(z), x)
+
+    def to_z(self, x: np.ndarray, margin: float = 1e-12) -> np.ndarray:
+        """``z`` of parameters ``x`` (numpy). Points on a bound are moved ``margin`` (relative
+        to the width, or absolute for one-sided bounds) inside it, whose z is finite."""
+        x = np.asarray(x, dtype=float)
+        u = np.clip((x - self._low) / self._width, margin, 1 - margin)
+        z = np.where(self._two, np.log(u) - np.log1p(-u), x)
+        z = np.where(self._lower, np.log(np.maximum(x - self._low, margin)), z)
+        return np.where(self._upper, np.log(np.maximum(self._high - x, margin)), z)
+
+    def log_jacobian(self, z: Any, xp: Any = np) -> Any:
+        """log|dx/dz| summed over the parameters (shape of ``z`` without its last axis)."""
+        log_sigmoid = -xp.logaddexp(0.0, -z)
+        log_sigmoid_minus = -xp.logaddexp(0.0, z)
+        per = xp.where(self._two, xp.log(self._width) + log_sigmoid + log_sigmoid_minus, 0.0)
+        per = xp.where(self._lower | self._upper, z, per)
+        return xp.sum(per, axis=-1)
+
+    def dx_dz(self, z: np.ndarray) -> np.ndarray:
+        """dx/dz per parameter (numpy, same shape as ``z``): turns covariances between the two
+        spaces to first order."""
+        sigmoid = 1.0 / (1.0 + np.exp(-z))
+        d = np.where(self._two, self._width * sigmoid * (1 - sigmoid), 1.0)
+        d = np.where(self._lower, np.exp(z), d)
+        return np.where(self._upper, -np.exp(z), d)
+
+
+class Reflected(_Coordinates):
     """The map between sampled parameters ``x`` and ``z`` in ℝ^d that folds ``z`` back into the
     prior at its bounds, as a mirror: a trajectory that reaches a bound comes back reflected.
 
@@ -101,16 +109,6 @@ class Reflected:
     far (measured: docs/gradients.md). :meth:`fold` maps z to the base copy (a symmetry of the
     density of z, so it may be applied between transitions).
     """
-
-    def __init__(self, bounds: np.ndarray):
-        self.bounds = np.asarray(bounds, dtype=float)
-        low, high = self.bounds[:, 0], self.bounds[:, 1]
-        self._two = np.isfinite(low) & np.isfinite(high)
-        self._lower = np.isfinite(low) & ~np.isfinite(high)
-        self._upper = ~np.isfinite(low) & np.isfinite(high)
-        self._low = np.where(np.isfinite(low), low, 0.0)
-        self._high = np.where(np.isfinite(high), high, 0.0)
-        self._width = np.where(self._two, self._high - self._low, 1.0)
 
     def to_x(self, z: Any, xp: Any = np) -> Any:
         """Parameters from ``z`` (``xp``: ``numpy`` or ``jax.numpy``)."""
@@ -135,12 +133,3 @@ class Reflected:
     def dx_dz(self, z: np.ndarray) -> np.ndarray:
         """|dx/dz| per parameter in the base copy (numpy, same shape as ``z``)."""
         return np.broadcast_to(self._width, np.shape(z)).copy()
-
-    def logdensity(self, logpost: Callable) -> Callable:
-        """The density of z (a ``jax.numpy`` function): ``logpost(x(z))`` (+ a constant)."""
-        import jax.numpy as jnp
-
-        def logdensity(z):
-            return logpost(self.to_x(z, jnp)) + self.log_jacobian(z, jnp)
-
-        return logdensity
