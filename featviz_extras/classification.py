@@ -174,12 +174,13 @@ class Classification:
 
     def table(self) -> str:
         """The predictions as text: the model name, then ``rank. wnid name probability%``
-        lines."""
+        lines (``rank. name probability%`` for a texture class, whose id is its name)."""
         lines = []
         for name, predictions in self.predictions.items():
             lines.append(name)
             for rank, (wnid, class_name, probability) in enumerate(predictions, start=1):
-                lines.append(f"  {rank}. {wnid} {class_name:<30} {100 * probability:6.2f}%")
+                label = class_name if wnid == class_name else f"{wnid} {class_name}"
+                lines.append(f"  {rank}. {label:<40} {100 * probability:6.2f}%")
         return "\n".join(lines)
 
     def __str__(self) -> str:

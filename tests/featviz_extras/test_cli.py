@@ -216,6 +216,37 @@ def test_classify_end_to_end_says_random_weights_are_meaningless(capsys, tmp_pat
     assert "use --weights imagenet or --weights PATH" in lines[5] and "weights=" not in stdout
 
 
+def test_classify_prints_a_texture_label_once(capsys, tmp_path):
+    """A texture class's id is its name: each line is ``rank. name probability%``, the label
+    once (an ImageNet line keeps ``rank. wnid name probability%``, tested above)."""
+    from featviz_extras import textures
+
+    image = tmp_path / "image.png"
+    pixels = np.random.default_rng(1).integers(0, 256, (64, 64, 3)).astype(np.uint8)
+    Image.fromarray(pixels).save(image)
+    status, stdout, err = run_cli(
+        capsys,
+        "classify",
+        image,
+        "--models",
+        "texture_resnet",
+        "--weights",
+        "none",
+        "--top",
+        3,
+        "--json",
+        tmp_path / "predictions.json",
+    )
+    assert status == 0, err
+    rows = json.loads((tmp_path / "predictions.json").read_text())["predictions"]["texture_resnet"]
+    lines = stdout.splitlines()
+    assert lines[0] == "texture_resnet"
+    for rank, (line, row) in enumerate(zip(lines[1:4], rows, strict=True), start=1):
+        assert row["wnid"] == row["name"] and row["name"] in textures.CLASSES
+        assert line.split() == [f"{rank}.", row["name"], f"{100 * row['probability']:.2f}%"]
+    assert lines[4].startswith("NOTE: these predictions come from random weights")
+
+
 @pytest.mark.slow
 def test_analyze_end_to_end_finds_the_planted_class(capsys, tmp_path):
     rng = np.random.default_rng(1)
