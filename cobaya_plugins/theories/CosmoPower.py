@@ -38,6 +38,7 @@ from cobaya_plugins.emulator import (
     outside_box,
     package_dir,
 )
+from cobaya_plugins.suggest import close_match, describe_unknown, typo_variants
 from cobaya_plugins.theories.cobaya_cls import record_cl_requests, serve_cls
 from cobaya_plugins.theories.errors import reject_point
 from cobaya_plugins.units import T_CMB_FIRAS
@@ -63,6 +64,11 @@ INPUT_NAMES: dict[str, dict[str, Callable]] = {
     "n_s": {"n_s": _same},
     "ln10^{10}A_s": {"logA": _same, "A_s": _log_1e10, "As": _log_1e10},
 }
+
+#: Every accepted input name.
+ACCEPTED = [name for names in INPUT_NAMES.values() for name in names]
+#: The inputs, as error messages list them.
+INPUTS_TEXT = "Its inputs: omega_b, omega_cdm, H0 (or h), tau_reio, n_s, logA (or A_s, As)."
 
 #: Names of the ``box`` option (Cobaya-style) -> emulator input.
 BOX_NAMES = {
@@ -208,16 +214,36 @@ class CosmoPower(Theory):
         )  # fmt: skip
 
     def get_can_support_params(self) -> list[str]:
-        """Every accepted input name (one per emulator input must be given)."""
-        return [name for names in INPUT_NAMES.values() for name in names]
+        """Every accepted input name (one per emulator input must be given).
+
+        Their likely misspellings are claimed too (one letter's case flipped, ``h0``; in names of
+        6 letters or more one letter missing, extra, wrong or two swapped, ``omega_cmd``: see
+        :func:`cobaya_plugins.suggest.typo_variants`), so that such a typo in ``params``
+        reaches :meth:`initialize_with_params`, which names it with the input it stands for,
+        instead of only saying that input is missing. A claimed name whose input is given
+        under its right name too is not used here (e.g. ``omega_m`` of a BAO likelihood);
+        :meth:`initialize_with_provider` warns when nothing else uses it either.
+        """
+        return ACCEPTED + sorted(typo_variants(ACCEPTED))
 
     def get_can_provide_params(self) -> list[str]:
         """Derived parameters: ``h``/``H0`` and ``logA``/``A_s``/``As`` (those not inputs)."""
         return list(DERIVED)
 
     def initialize_with_params(self):
-        """Check that each emulator input is given exactly once, under one of its names."""
+        """Check that each emulator input is given exactly once, under one of its names; a
+        misspelled name standing for a missing input is named with the input it stands for."""
         given = list(self.input_params)
+        self._stray = [p for p in given if p not in ACCEPTED]
+        missing = [names for names in INPUT_NAMES.values() if not any(p in given for p in names)]
+        typos = [p for p in self._stray if any(close_match(p, names) for names in missing)]
+        if typos:
+            raise LoggedError(
+                self.log,
+                f"{self.get_name()}: {describe_unknown(typos, ACCEPTED)} in 'params' "
+                f"{'is not an input' if len(typos) == 1 else 'are not inputs'} of the "
+                f"emulator: correct the name in the 'params' block. {INPUTS_TEXT}",
+            )
         for emulator_name, names in INPUT_NAMES.items():
             found = [p for p in names if p in given]
             if not found:
@@ -242,6 +268,25 @@ class CosmoPower(Theory):
                 f"{self.get_name()}: {both} are inputs and cannot also be derived; remove them "
                 "from the derived parameters.",
             )
+
+    def initialize_with_provider(self, provider):
+        """Warn about a misspelled input name (claimed by :meth:`get_can_support_params`, its
+        input given under the right name too) that nothing else in the model uses either."""
+        super().initialize_with_provider(provider)
+        model = provider.model
+        used = {p for c in model.components if c is not self for p in c.input_params}
+        used.update(*model.parameterization.input_dependencies.values())
+        used.update(model.prior.external_dependence)
+        unused = [p for p in self._stray if p not in used]
+        if unused:
+            self.log.warning(
+                "%s: %s in 'params' %s not an input of the emulator, and no other component "
+                "seems to use %s: if it is a misspelling, remove or correct it in the 'params' "
+                "block. %s",
+                self.get_name(), describe_unknown(unused, ACCEPTED),
+                "is" if len(unused) == 1 else "are", "it" if len(unused) == 1 else "them",
+                INPUTS_TEXT,
+            )  # fmt: skip
 
     def must_provide(self, **requirements):
         """Record the spectra and lmax requested ("Cl") and accept its derived parameters."""

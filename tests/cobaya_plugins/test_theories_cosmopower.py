@@ -214,6 +214,41 @@ def test_parameter_mistakes(change, message):
         model_for(params)
 
 
+@pytest.mark.parametrize(
+    "right, typo",
+    [("omega_cdm", "omega_cmd"), ("H0", "h0"), ("logA", "loga"), ("tau_reio", "tau_rieo")],
+)
+def test_misspelled_input_is_named_with_the_input_it_stands_for(right, typo):
+    params = {**COBAYA_FIDUCIAL}
+    params[typo] = params.pop(right)
+    with pytest.raises(LoggedError, match=rf"'{typo}' \(did you mean '{right}'\?\) in 'params'"):
+        model_for(params)
+
+
+def test_claimed_misspelling_used_by_another_component_is_left_to_it(caplog):
+    """omega_m is a one-letter change of omega_b: claimed by the theory (for the message above)
+    but, omega_b being given, it goes on to the likelihood that uses it, with no warning."""
+
+    def bao(omega_m):
+        return -0.5 * ((omega_m - 0.14) / 0.01) ** 2
+
+    info = {
+        "theory": {THEORY: {}},
+        "likelihood": {"spectra": {"external": SpectraLike}, "bao": bao},
+        "params": {**COBAYA_FIDUCIAL, "omega_m": 0.15},
+    }
+    with caplog.at_level(logging.WARNING):
+        model = get_model(info)
+    assert model.loglikes({})[0][1] == pytest.approx(-0.5)  # bao got omega_m = 0.15
+    assert "omega_m" not in caplog.text
+
+
+def test_misspelled_duplicate_used_by_nothing_is_warned(caplog):
+    with caplog.at_level(logging.WARNING):
+        model_for({**COBAYA_FIDUCIAL, "omega_bb": 0.03})
+    assert "'omega_bb' (did you mean 'omega_b'?) in 'params' is not an input" in caplog.text
+
+
 # --- the training box -------------------------------------------------------------------------
 
 
