@@ -203,8 +203,9 @@ def _residuals(args: argparse.Namespace) -> int:
     filled = [name for name in defaults if name not in given]
     if filled:
         what = f"{len(filled)} parameters" if len(filled) > 1 else "1 parameter"
+        verb = "take" if len(filled) > 1 else "takes"
         names = ", ".join(filled) if len(filled) <= 10 else "`info FILE` lists them"
-        print(f"nuisance: {what} not in --nuisance take {source} ({names})")
+        print(f"nuisance: {what} not in --nuisance {verb} {source} ({names})")
     try:
         result = residuals(clik_file, cls, {**defaults, **given}, units=args.units,
                            ell_factor=args.ell_factor, T_cmb=args.T_cmb)  # fmt: skip
@@ -304,6 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Where ``profile`` writes PARAM.txt and PARAM.png without ``--out`` (in .gitignore).
+PROFILES_FOLDER = "profiles"
+
+
 def _profile(args: argparse.Namespace) -> int:
     from cobaya.yaml import yaml_load_file
 
@@ -323,7 +328,7 @@ def _profile(args: argparse.Namespace) -> int:
         interval = result.interval(level)
         if interval is not None:
             print(f"{name} interval (Δχ² < {level:g}): [{interval[0]:.6g}, {interval[1]:.6g}]")
-    out = Path(args.out)
+    out = Path(args.out or Path(PROFILES_FOLDER) / args.param)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".txt").write_text(result.table() + "\n", encoding="utf-8")
     plot(result, out.with_suffix(".png"))
@@ -343,8 +348,8 @@ def _add_profile_command(sub: argparse._SubParsersAction) -> None:
     prof.add_argument("--param", required=True, help="the sampled parameter to profile")
     prof.add_argument("--values", required=True, help="start:stop:number (ends included), "
                       "or a list 64,65,66")  # fmt: skip
-    prof.add_argument("--out", default="profile", help="output prefix: PREFIX.txt (the table) "
-                      "and PREFIX.png (Δχ², 1σ/2σ lines); default: %(default)s")  # fmt: skip
+    prof.add_argument("--out", default=None, help="output prefix: PREFIX.txt (the table) "
+                      "and PREFIX.png (Δχ², 1σ/2σ lines); default: profiles/PARAM")  # fmt: skip
     prof.add_argument("--ignore-prior", action="store_true", help="profile the likelihood "
                       "(default: the posterior, whose Gaussian nuisance priors are part of "
                       "Planck's likelihood)")  # fmt: skip

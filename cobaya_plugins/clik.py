@@ -85,12 +85,49 @@ _REQUIRED_MEMBERS = {
     ),
 }
 
+#: The Planck 2018 baseline files, by file name, and this package's class whose default
+#: ``clik_file`` each is (``cobaya-install cobaya_plugins.planck.<class>`` installs it).
+PLANCK_FILE_CLASSES = {
+    "commander_dx12_v3_2_29.clik": "LowlTT",
+    "plik_rd12_HM_v22b_TTTEEE.clik": "HighlTTTEEE",
+    "plik_lite_v22_TTTEEE.clik": "HighlTTTEEELite",
+    "smicadx12_Dec5_ftl_mv2_ndclpp_p_teb_consext8.clik_lensing": "Lensing",
+}
+
 GET_PLANCK_FILES = (
     "Real Planck files come from the Planck Legacy Archive (product "
-    "COM_Likelihood_Data-baseline_R3.00, the baseline/plc_3.0/ tree; `cobaya-install "
-    "planck_2018_highl_plik.TTTEEE` puts them under <packages_path>/data/planck_2018/). "
-    "For a mock file, run `python -m cobaya_plugins mock KIND OUTDIR`."
+    "COM_Likelihood_Data-baseline_R3.00, the baseline/plc_3.0/ tree): `cobaya-install "
+    "cobaya_plugins.planck.CLASS -p PACKAGES` (CLASS: {classes}) puts them under "
+    "PACKAGES/data/planck_2018/. For a mock file, run `python -m cobaya_plugins mock KIND "
+    "OUTDIR` (KIND: {kinds})."
 )
+
+
+def how_to_get(path: str | os.PathLike) -> str:
+    """What to run to get the missing clik file ``path``: for a mock file name
+    (``highl_TTTEEE_lite.clik``) the ``mock`` command that writes it, for a Planck 2018 baseline
+    file the ``cobaya-install`` of the class that uses it, otherwise both in general."""
+    from cobaya_plugins.mock import KINDS, mock_filename
+
+    path = Path(path)
+    for kind in KINDS:
+        if path.name == mock_filename(kind):
+            return (
+                f"It is named as the mock file of kind {kind}: write it with `python -m "
+                f"cobaya_plugins mock {kind} {path.parent}`."
+            )
+    name = PLANCK_FILE_CLASSES.get(path.name)
+    if name is not None:
+        return (
+            f"It is a Planck 2018 baseline file: `cobaya-install cobaya_plugins.planck.{name} -p "
+            f"PACKAGES` puts it (with the rest of the baseline product "
+            f"COM_Likelihood_Data-baseline_R3.00) under PACKAGES/data/planck_2018/ (or `python "
+            f"-m cobaya_plugins install planck2018 --path DIR`)."
+        )
+    return GET_PLANCK_FILES.format(
+        classes=", ".join(PLANCK_FILE_CLASSES.values()), kinds=", ".join(KINDS)
+    )
+
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +192,7 @@ def check_clik_path(path: str | os.PathLike) -> ClikFile:
     """
     full = Path(path).expanduser().resolve()
     if not full.exists():
-        raise FileNotFoundError(f"clik file not found: {full}. {GET_PLANCK_FILES}")
+        raise FileNotFoundError(f"clik file not found: {full}. {how_to_get(full)}")
     if not full.is_dir():
         hint = (
             " (a .tar.gz archive must be unpacked first: `tar xzf FILE`)"

@@ -289,6 +289,27 @@ def test_missing_path_error(tmp_path):
     assert "Planck Legacy Archive" in msg and "mock" in msg
 
 
+@pytest.mark.parametrize("name", ["LowlTT", "HighlTTTEEE", "HighlTTTEEELite", "Lensing"])
+def test_missing_planck_file_names_the_class_that_installs_it(name, tmp_path):
+    """A missing Planck 2018 file (each class's own default ``clik_file``, from its YAML) is
+    answered with the ``cobaya-install`` of that class, not of another (plik for plik_lite)."""
+    import cobaya_plugins.planck as planck
+
+    default = getattr(planck, name).get_defaults()["clik_file"]
+    with pytest.raises(FileNotFoundError) as err:
+        open_clik(tmp_path / default)
+    msg = str(err.value)
+    assert f"`cobaya-install cobaya_plugins.planck.{name} -p PACKAGES`" in msg
+    assert "planck_2018_highl_plik" not in msg
+
+
+def test_missing_mock_file_names_the_mock_command(tmp_path):
+    with pytest.raises(FileNotFoundError) as err:
+        open_clik(tmp_path / "mock_data" / "highl_TTTEEE_lite.clik")
+    msg = str(err.value)
+    assert f"`python -m cobaya_plugins mock highl_TTTEEE_lite {tmp_path / 'mock_data'}`" in msg
+
+
 def test_relative_missing_path_names_full_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "x.clik")):

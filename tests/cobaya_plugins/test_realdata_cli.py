@@ -294,7 +294,11 @@ def test_residuals_of_a_mock_use_its_truth(kind, mock_paths, tmp_path, capsys):
         == 0
     )
     out = capsys.readouterr().out
-    assert "not in --nuisance take the values this mock was drawn with" in out
+    n = len(open_clik(mock_paths[kind]).nuisance_names)  # all of the file's (lite: A_planck)
+    taken = (
+        f"{n} parameters not in --nuisance take" if n > 1 else "1 parameter not in --nuisance takes"
+    )
+    assert f"{taken} the values this mock was drawn with" in out
     result = json.loads((tmp_path / "r.json").read_text())
     n = result["n_bins"]["total"]
     assert n == {"highl_TTTEEE": 2289, "highl_TTTEEE_lite": 613}[kind]
