@@ -41,7 +41,7 @@ import numpy as np
 from cobaya.likelihood import LikelihoodExternalFunction
 from cobaya.log import LoggedError, get_logger
 
-from cobaya_plugins.jax_compile import AnnouncedJit, enable_cache
+from cobaya_plugins.jax_compile import AnnouncedJit, enable_cache, enable_x64
 
 #: What a component needs for gradients, named in the error for one that has none.
 NO_JAX_FIX = (
@@ -152,15 +152,27 @@ class LogPosterior:
     function ``x -> logpost``, for samplers to compose), ``parts_function`` (``x -> (logpost,
     logpriors, loglikes, outputs)``, see :meth:`batch_parts`). Raises ``LoggedError`` naming
     a component that cannot be differentiated.
+
+    Building one changes two settings of the whole process, each logged when it does: JAX's
+    64-bit mode is turned on (a ``LoggedError`` instead when ``JAX_ENABLE_X64`` says off), and
+    XLA runs on one CPU thread unless ``XLA_FLAGS`` is set (:mod:`cobaya_plugins.jax_compile`).
     """
 
     def __init__(self, model: Any, ignore_prior: bool = False):
         import jax
         import jax.numpy as jnp
 
-        enable_cache()
-        jax.config.update("jax_enable_x64", True)
         self.log = get_logger("gradients")
+        enable_cache()
+        try:
+            if enable_x64("The JAX log-posterior"):
+                self.log.info(
+                    "JAX's 64-bit mode turned on for this process (jax_enable_x64: the "
+                    "log-posterior computes in float64; JAX arrays created from now on default "
+                    "to float64). Set JAX_ENABLE_X64=1 to make it explicit."
+                )
+        except ValueError as exc:
+            raise LoggedError(self.log, str(exc)) from None
         self.model = model
         self.ignore_prior = ignore_prior
         parameterization = model.parameterization
@@ -187,17 +199,18 @@ class LogPosterior:
         self.function: Callable = lambda x: self._parts(x)[0]  # noqa: E731
         self.parts_function: Callable = self._parts
         n = len(self.sampled_names)
-        self._value = AnnouncedJit(self.function, f"the log-posterior ({n} parameters)")
+        n_text = f"{n} parameters" if n != 1 else "1 parameter"
+        self._value = AnnouncedJit(self.function, f"the log-posterior ({n_text})")
         self._value_and_grad = AnnouncedJit(
             jax.value_and_grad(self.function),
-            f"the log-posterior and its gradient ({n} parameters)",
+            f"the log-posterior and its gradient ({n_text})",
         )
         self._batch_value_and_grad = AnnouncedJit(
             jax.vmap(jax.value_and_grad(self.function)),
-            f"the log-posterior and its gradient for a batch ({n} parameters)",
+            f"the log-posterior and its gradient for a batch ({n_text})",
         )
         self._batch_parts = AnnouncedJit(
-            jax.vmap(self._parts), f"the log-posterior's parts for a batch ({n} parameters)"
+            jax.vmap(self._parts), f"the log-posterior's parts for a batch ({n_text})"
         )
         del jnp
 

@@ -12,6 +12,11 @@ cache folder that the user set for JAX itself (``jax_compilation_cache_dir``) is
 The cache is keyed by the compiled program, JAX version and machine, so a stale entry is never
 used; deleting the folder is always safe.
 
+Process-wide JAX settings this package makes, each said in the log when it changes something:
+:func:`configure_threads` (XLA on one CPU thread unless ``XLA_FLAGS`` is set) and
+:func:`quiet_missing_tpu` (JAX's "no libtpu.so" note dropped), both by :func:`enable_cache`;
+:func:`enable_x64` (float64, refused when ``JAX_ENABLE_X64`` says off), by the log-posterior.
+
 :class:`AnnouncedJit` jit-compiles a function and logs, at the first call with each new input
 shape, what it compiles and how long it took (and whether it came from the cache).
 """
@@ -58,11 +63,66 @@ def cache_folder() -> Path | None:
 XLA_SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
-def configure_threads() -> None:
+def configure_threads() -> bool:
     """Set ``XLA_FLAGS`` to :data:`XLA_SINGLE_THREAD` unless the user set it (then it is left as
-    it is). Effective only before JAX's CPU backend starts, i.e. before the first JAX
-    computation of the process (:func:`enable_cache` calls it)."""
-    os.environ.setdefault("XLA_FLAGS", XLA_SINGLE_THREAD)
+    it is, even empty); returns True when this call set it. Effective only before JAX's CPU
+    backend starts, i.e. before the first JAX computation of the process (:func:`enable_cache`
+    calls it, and says so when it sets it)."""
+    if "XLA_FLAGS" in os.environ:
+        return False
+    os.environ["XLA_FLAGS"] = XLA_SINGLE_THREAD
+    return True
+
+
+#: JAX's environment variable for its 64-bit mode, and the values JAX reads as "off".
+X64_ENV = "JAX_ENABLE_X64"
+X64_OFF = ("0", "false", "f", "no", "n", "off")
+
+
+def enable_x64(what: str) -> bool:
+    """Turn on JAX's 64-bit mode (``jax_enable_x64``) for the process, which ``what`` (e.g. "the
+    JAX log-posterior") needs; returns True when this call turned it on, False when it was on.
+
+    Raises ``ValueError`` naming the fix when the user switched it off explicitly,
+    ``JAX_ENABLE_X64=0`` (or ``false``, ``off``...): that setting is left alone. A
+    ``jax.config.update("jax_enable_x64", False)`` cannot be told apart from JAX's default (off)
+    and is overridden like it.
+    """
+    value = os.environ.get(X64_ENV)
+    if value is not None and value.strip().lower() in X64_OFF:
+        raise ValueError(
+            f"{what} computes in float64, as Cobaya's likelihoods do, but {X64_ENV}={value} in "
+            f"the environment switches JAX's 64-bit mode off: unset {X64_ENV} (this package then "
+            f"turns the mode on) or set {X64_ENV}=1."
+        )
+    import jax
+
+    if jax.config.jax_enable_x64:
+        return False
+    jax.config.update("jax_enable_x64", True)
+    return True
+
+
+#: The record JAX logs (INFO, logger ``jax._src.xla_bridge``) at its first computation when no
+#: TPU library is installed: ``Unable to initialize backend 'tpu': ... libtpu.so ...``.
+TPU_PROBE_LOGGER = "jax._src.xla_bridge"
+
+
+def _not_missing_libtpu(record: logging.LogRecord) -> bool:
+    """Logging filter: False (drop) for JAX's note that it found no TPU library, which reads
+    like an error on every machine without a TPU; True for every other record."""
+    message = record.getMessage()
+    return not (message.startswith("Unable to initialize backend 'tpu'") and "libtpu" in message)
+
+
+def quiet_missing_tpu() -> None:
+    """Drop JAX's INFO note ``Unable to initialize backend 'tpu': ... libtpu.so: cannot open
+    shared object file`` (idempotent). Only that record is dropped: JAX still looks for every
+    accelerator (``JAX_PLATFORMS`` is not touched), a GPU or TPU is used when present, and a
+    failure of another backend (e.g. ``'cuda'``) is still reported."""
+    logger = logging.getLogger(TPU_PROBE_LOGGER)
+    if _not_missing_libtpu not in logger.filters:
+        logger.addFilter(_not_missing_libtpu)
 
 
 def enable_cache() -> Path | None:
@@ -76,7 +136,14 @@ def enable_cache() -> Path | None:
     with _lock:
         if _state["enabled"] is not None:
             return _state["enabled"] or None
-        configure_threads()
+        quiet_missing_tpu()
+        if configure_threads():
+            announce(
+                "XLA_FLAGS is not set: set to '%s' for this process (XLA on one CPU thread, "
+                "faster for clipy's many small operations; set XLA_FLAGS yourself, even to '', "
+                "to keep XLA's thread pool: docs/jax.md)",
+                XLA_SINGLE_THREAD,
+            )
         import jax
 
         folder = cache_folder()
