@@ -239,20 +239,27 @@ def plot_image_grid(
     return _save(figure, path, title)
 
 
-def plot_embedding(
-    embedding: np.ndarray,
-    labels: Sequence[str],
-    path: str | Path,
-    kinds: Sequence[str | None] | None = None,
-    title: str | None = None,
-) -> Path:
-    """Scatter of a 2-D embedding ``(N, 2)`` (e.g. t-SNE of activation vectors), each point
-    coloured by its label (legend up to 20 labels). Points whose ``kinds[i]`` is not None (e.g.
-    visualizations among real images) are drawn large, black-edged, with one marker per kind
-    (legend per kind)."""
-    from matplotlib.lines import Line2D
+KIND_MARKERS = "oDs^vP*X<>"
+"""Marker of each kind of :func:`draw_embedding`, in the order the kinds first occur."""
+KIND_LARGEST, KIND_SHRINK = 300.0, 0.55
+"""Area (points squared) of the first kind's markers, and the factor each later kind's is
+smaller by."""
+PLAIN_SIZE, PLAIN_ALPHA = 8.0, 0.35
+"""Area and opacity of the plain points (those without a kind)."""
 
-    path = output_path(path)
+
+def draw_embedding(
+    axes, embedding: np.ndarray, labels: Sequence[str], kinds: Sequence[str | None] | None = None
+) -> dict[str, tuple[str, float]]:
+    """Draw a 2-D embedding ``(N, 2)`` onto matplotlib ``axes``, every point coloured by its
+    label, so that every point with a kind stays in sight.
+
+    Plain points (``kinds[i]`` None, e.g. real images) are small and translucent and drawn
+    first, underneath. Points with a kind (e.g. visualizations) are opaque, black-edged, with
+    one marker shape per kind; each later kind is drawn smaller (``KIND_SHRINK`` of the area)
+    and above the earlier ones, so that markers at one place nest like rings instead of
+    hiding each other. Returns ``{kind: (marker, area)}`` (for a legend).
+    """
     embedding = np.asarray(embedding, dtype=np.float64)
     labels = np.asarray(labels)
     kinds = [None] * len(labels) if kinds is None else list(kinds)
@@ -263,23 +270,59 @@ def plot_embedding(
         )
     classes = list(dict.fromkeys(labels.tolist()))
     colours = dict(zip(classes, _class_colours(len(classes)), strict=True))
-    plain = np.array([kind is None for kind in kinds])
-    figure = _figure(8, 6.5)
-    axes = figure.add_subplot()
+    order = list(dict.fromkeys(kind for kind in kinds if kind is not None))
+    if len(order) > len(KIND_MARKERS):
+        raise ValueError(f"{len(order)} kinds of points; at most {len(KIND_MARKERS)} can be marked")
+    styles = {
+        kind: (KIND_MARKERS[i], KIND_LARGEST * KIND_SHRINK**i) for i, kind in enumerate(order)
+    }
+    plain = np.array([kind is None for kind in kinds], dtype=bool)
     for label in classes:
         points = embedding[plain & (labels == label)]
-        axes.scatter(points[:, 0], points[:, 1], s=12, color=colours[label], alpha=0.6)
-    markers = dict(zip(dict.fromkeys(k for k in kinds if k is not None), "*XPDsv^<>", strict=False))
-    for index in np.flatnonzero(~plain):
         axes.scatter(
-            *embedding[index],
-            s=160,
-            marker=markers[kinds[index]],
-            color=colours[labels[index]],
-            edgecolor="black",
-            linewidth=0.8,
-            zorder=3,
+            points[:, 0],
+            points[:, 1],
+            s=PLAIN_SIZE,
+            color=colours[label],
+            alpha=PLAIN_ALPHA,
+            linewidths=0,
+            zorder=1,
         )
+    for rank, kind in enumerate(order):
+        marker, area = styles[kind]
+        for index in np.flatnonzero(np.array([k == kind for k in kinds], dtype=bool)):
+            axes.scatter(
+                *embedding[index],
+                s=area,
+                marker=marker,
+                color=colours[labels[index]],
+                edgecolors="black",
+                linewidths=0.8,
+                zorder=3 + rank,
+            )
+    return styles
+
+
+def plot_embedding(
+    embedding: np.ndarray,
+    labels: Sequence[str],
+    path: str | Path,
+    kinds: Sequence[str | None] | None = None,
+    title: str | None = None,
+) -> Path:
+    """Scatter of a 2-D embedding ``(N, 2)`` (e.g. t-SNE of activation vectors), each point
+    coloured by its label (legend up to 20 labels). Points whose ``kinds[i]`` is not None (e.g.
+    visualizations among real images) are drawn large, black-edged, one marker shape and size
+    per kind, on top of the others and nested where they coincide (:func:`draw_embedding`;
+    legend per kind)."""
+    from matplotlib.lines import Line2D
+
+    path = output_path(path)
+    figure = _figure(9.5, 6.5)
+    axes = figure.add_subplot()
+    styles = draw_embedding(axes, embedding, labels, kinds)
+    classes = list(dict.fromkeys(np.asarray(labels).tolist()))
+    colours = dict(zip(classes, _class_colours(len(classes)), strict=True))
     handles = [Line2D([], [], linestyle="", marker="o", color=colours[c], label=c) for c in classes]
     handles = handles if len(classes) <= 20 else []
     handles += [
@@ -290,13 +333,20 @@ def plot_embedding(
             marker=marker,
             color="white",
             markeredgecolor="black",
-            markersize=10,
+            markersize=np.sqrt(area),
             label=kind,
         )
-        for kind, marker in markers.items()
+        for kind, (marker, area) in styles.items()
     ]
-    if handles:
-        axes.legend(handles=handles, fontsize="small", loc="best")
+    if handles:  # beside the map, where it covers no point
+        axes.legend(
+            handles=handles,
+            fontsize="small",
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+            borderaxespad=0.0,
+            labelspacing=1.0,
+        )
     axes.set_xlabel("t-SNE 1")
     axes.set_ylabel("t-SNE 2")
     return _save(figure, path, title, axes)

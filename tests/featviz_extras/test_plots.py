@@ -122,9 +122,64 @@ def test_plot_embedding_marks_the_kinds(tmp_path):
     plain = read_png(plots.plot_embedding(embedding, labels, tmp_path / "plain.png"))
     kinds = [None] * 20 + ["logit", "channel", "logit", "channel"]
     marked = read_png(plots.plot_embedding(embedding, labels, tmp_path / "marked.png", kinds))
-    assert marked.shape == plain.shape == (int(6.5 * plots.FIGURE_DPI), 8 * plots.FIGURE_DPI, 3)
+    assert (
+        marked.shape == plain.shape == (int(6.5 * plots.FIGURE_DPI), int(9.5 * plots.FIGURE_DPI), 3)
+    )
     black = np.array([0, 0, 0])
     # four large black-edged markers, and two legend entries for the kinds
     assert count_colour(marked, black, 40) > count_colour(plain, black, 40) + 200
     with pytest.raises(ValueError, match=r"expected \(24, 2\), one row per label"):
         plots.plot_embedding(embedding[:20], labels, tmp_path / "bad.png")
+
+
+# tab10, the palette of up to 10 labels, in order (matplotlib's documented colours)
+TAB10 = [np.array(c) for c in ([0x1F, 0x77, 0xB4], [0xFF, 0x7F, 0x0E], [0x2C, 0xA0, 0x2C], RED)]
+
+
+def test_draw_embedding_keeps_every_marked_point_in_sight():
+    """Real images small and translucent underneath; each kind above the kinds before it and
+    smaller, so that four markers at one place all show."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rng = np.random.default_rng(5)
+    plain = rng.normal(0, 1, (40, 2)) + [6.0, 0.0]  # away from the marked points
+    marked = np.zeros((4, 2))  # four kinds at exactly one place, one label each
+    embedding = np.vstack([plain, marked, [[3.0, 3.0]]])
+    labels = ["a", "b", "c", "d"] * 10 + ["a", "b", "c", "d", "a"]
+    kinds = [None] * 40 + ["logit, seed", "logit, reg", "channel, seed", "channel, reg"] + [None]
+    figure = Figure(figsize=(4, 4), dpi=100)
+    canvas = FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    styles = plots.draw_embedding(axes, embedding, labels, kinds)
+    axes.set_xlim(-2, 9)
+    axes.set_ylim(-4, 4)
+
+    # what is drawn: each collection is one label's plain points, or one marked point
+    collections = axes.collections
+    plain_drawn = [c for c in collections if c.get_zorder() == 1]
+    marks = [c for c in collections if c.get_zorder() > 1]
+    assert sum(len(c.get_offsets()) for c in plain_drawn) == 41
+    assert len(marks) == 4 and [len(c.get_offsets()) for c in marks] == [1, 1, 1, 1]
+    # every mark above every plain point and drawn after them; translucent small plain points
+    assert min(c.get_zorder() for c in marks) > max(c.get_zorder() for c in plain_drawn)
+    assert all(c.get_alpha() <= 0.5 for c in plain_drawn)
+    assert all(c.get_alpha() in (None, 1.0) for c in marks)
+    # later kinds smaller and higher: nested, not hidden
+    sizes = [float(c.get_sizes()[0]) for c in marks]
+    assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == 4
+    assert [c.get_zorder() for c in marks] == sorted(c.get_zorder() for c in marks)
+    assert max(float(c.get_sizes()[0]) for c in plain_drawn) < min(sizes)
+    assert list(styles) == kinds[40:44] and [area for _, area in styles.values()] == sizes
+    for mark, colour in zip(marks, TAB10, strict=True):
+        assert np.allclose(mark.get_offsets(), [[0.0, 0.0]])
+        assert np.allclose(mark.get_facecolor()[0][:3], colour / 255, atol=1 / 255)
+
+    # what shows: around the shared place, every label's colour covers a visible area
+    canvas.draw()
+    pixels = np.asarray(canvas.buffer_rgba())[..., :3].astype(int)
+    x, y = axes.transData.transform((0.0, 0.0))
+    row, column = int(round(pixels.shape[0] - y)), int(round(x))
+    around = pixels[row - 20 : row + 21, column - 20 : column + 21]
+    shown = [count_colour(around, colour, 12) for colour in TAB10]
+    assert min(shown) >= 10, shown
