@@ -376,3 +376,19 @@ def test_hmc_examples_are_the_mh_examples_with_the_sampler_swapped(name):
     assert list(mh["sampler"]) == ["mcmc"] and list(hmc["sampler"]) == [
         "cobaya_plugins.samplers.HMC"
     ]
+
+
+@pytest.mark.parametrize("name", ["lcdm_emulator_mock", "lcdm_emulator_mock_lite"])
+def test_bestfit_examples_are_the_mh_examples_with_the_sampler_swapped(name):
+    """yaml_examples/*_bestfit.yaml: every block of the MH example but the sampler (BestFit)
+    and the output prefix (its own); the header names the `jax` extra it needs."""
+    repo = HERE.parents[1] / "yaml_examples"
+    mh = yaml.safe_load((repo / f"{name}.yaml").read_text())
+    text = (repo / f"{name}_bestfit.yaml").read_text()
+    fit = yaml.safe_load(text)
+    assert {k: v for k, v in mh.items() if k not in ("sampler", "output")} == {
+        k: v for k, v in fit.items() if k not in ("sampler", "output")
+    }
+    assert list(fit["sampler"]) == ["cobaya_plugins.samplers.BestFit"]
+    assert fit["output"] == mh["output"] + "_bestfit"
+    assert "cobaya-planck-clik[emulator,jax]" in text
