@@ -14,6 +14,12 @@ format, with ``chi2__`` columns) and ``<prefix>.minimum`` (GetDist's format; ``.
 (Cobaya's format: a proposal for ``mcmc`` or a mass matrix for ``HMC``), and the Laplace
 errors √diag(−H⁻¹) are logged. Parameters on a prior bound get no Laplace error (the maximum
 is not a stationary point there): the covmat gives them their ``proposal`` width, uncorrelated.
+
+Each start's log line says why L-BFGS-B stopped, in words, and its largest projected gradient
+per parameter width (:meth:`~cobaya_plugins.samplers.optimize.Maximum.explain`); one line then
+says whether the best fit is trusted: a maximum (gradient below
+:data:`~cobaya_plugins.samplers.optimize.TRUSTED_GRADIENT`) that other starts reach too (within
+:data:`AGREE` in χ²), a warning otherwise.
 """
 
 from __future__ import annotations
@@ -32,10 +38,19 @@ from cobaya.sampler import CovmatSampler, Minimizer
 from cobaya.samplers.minimize import Minimize
 
 from cobaya_plugins.gradients import LogPosterior, check_finite_gradient
-from cobaya_plugins.samplers.optimize import Maximum, covariance, hessian, maximize
+from cobaya_plugins.samplers.optimize import (
+    TRUSTED_GRADIENT,
+    Maximum,
+    covariance,
+    hessian,
+    maximize,
+)
 
 #: File extensions, as Cobaya's ``minimize`` (posterior) and with ``ignore_prior``.
 EXTENSION = {False: ".minimum", True: ".bestfit"}
+
+#: Starts whose χ² is within this of the best one reached the same maximum.
+AGREE = 0.01
 
 #: A parameter closer than this to a bound (relative to its Laplace or proposal width) is "on"
 #: it.
@@ -98,9 +113,9 @@ class BestFit(Minimizer, CovmatSampler):
             found = maximize(value_and_grad, x0, scale, bounds, self.max_evaluations, self.gtol)
             local.append(found)
             self.log.info(
-                "Start %d: %s %.4f after %d evaluations (%s).",
+                "Start %d: %s %.4f after %d evaluations; %s.",
                 mpi.rank() + mpi.size() * len(local) - mpi.size() + 1,
-                self._what(), -2 * found.value, found.n_evaluations, found.message,
+                self._what(), -2 * found.value, found.n_evaluations, found.explain(),
             )  # fmt: skip
         elapsed = time.perf_counter() - begin
         self.results = [r for group in mpi.allgather(local) for r in group]
@@ -121,10 +136,36 @@ class BestFit(Minimizer, CovmatSampler):
             len(self.results), self._what(), chi2s[0], chi2s[-1] - chi2s[0],
             self.minimization_seconds, sum(r.n_evaluations for r in self.results),
         )  # fmt: skip
+        self._judge(best, chi2s)
         if mpi.is_main_process():
             self._finish(best.x)
         self.minimum = mpi.share_mpi(self.minimum)
         self.covariance = mpi.share_mpi(self.covariance)
+
+    def _judge(self, best: Maximum, chi2s: list[float]) -> None:
+        """Say whether the best fit is trusted: a maximum (its projected gradient) that the
+        other starts reach too (within :data:`AGREE`)."""
+        others = sum(c - chi2s[0] <= AGREE for c in chi2s) - 1
+        gradient = f"its largest projected gradient is {best.gradient:.1e} per parameter width"
+        if not best.trusted:
+            self.mpi_warning(
+                "The best fit is NOT trusted: %s (a maximum has below %g): L-BFGS %s. Raise "
+                "`max_evaluations`, or look at the posterior there (a kink, a rejected region).",
+                gradient, TRUSTED_GRADIENT, best.stop(),
+            )  # fmt: skip
+        elif others:
+            self.mpi_info(
+                "The best fit is trusted: %s (below %g) and %d other start(s) of %d reach the "
+                "same %s within %g.",
+                gradient, TRUSTED_GRADIENT, others, len(chi2s) - 1, self._what(), AGREE,
+            )  # fmt: skip
+        else:
+            self.mpi_warning(
+                "The best fit is a maximum (%s, below %g), but %s: another maximum may be "
+                "higher. More `starts` tell.",
+                gradient, TRUSTED_GRADIENT,
+                "no other start reaches it" if len(chi2s) > 1 else "from one start only",
+            )  # fmt: skip
 
     def _what(self) -> str:
         return "-2 log(likelihood)" if self.ignore_prior else "-2 log(posterior)"

@@ -9,6 +9,7 @@ the Hessian of a log-density into a positive-definite covariance.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,16 +21,72 @@ from scipy.optimize import minimize
 OUTSIDE_VALUE = 1e30
 
 
+#: A maximum is trusted when its largest projected gradient, per expected width of each
+#: parameter, is below this: along a direction of unit curvature (a width ~ σ) the point is then
+#: within ~0.01 σ of the true maximum, its χ² within ~1e-4.
+TRUSTED_GRADIENT = 1e-2
+
+#: scipy's L-BFGS-B stopping messages, in words.
+STOPS = {
+    "NORM OF PROJECTED GRADIENT <= PGTOL": "converged: the projected gradient fell below gtol",
+    "RELATIVE REDUCTION OF F <= FACTR*EPSMCH": (
+        "converged: the value stopped changing (relative change at float rounding)"
+    ),
+    "TOTAL NO. OF F,G EVALUATIONS EXCEEDS LIMIT": "stopped at the evaluation limit",
+    "TOTAL NO. OF ITERATIONS REACHED LIMIT": "stopped at the iteration limit",
+}
+#: scipy's status 2 with an empty message ("ABNORMAL: "): its line search found no higher
+#: point, which at a maximum is float rounding (the value cannot rise by more than it).
+LINE_SEARCH_STOP = "stopped: the line search found no higher point"
+
+
 @dataclass
 class Maximum:
     """Result of :func:`maximize`: the point ``x`` (d,), ``value`` (the log-density there),
-    ``n_evaluations`` (value+gradient calls), ``success`` and scipy's ``message``."""
+    ``n_evaluations`` (value+gradient calls), ``success`` and scipy's ``message`` (and
+    ``status``: 0 converged, 1 a limit reached, 2 stopped otherwise); ``gradient``: the
+    largest component of the projected gradient at ``x`` in units of each parameter's
+    expected width (0 at a maximum; components pushing against a bound do not count);
+    ``restarts``: how many restarts raised the value."""
 
     x: np.ndarray
     value: float
     n_evaluations: int
     success: bool
     message: str
+    status: int = 0
+    gradient: float = math.nan
+    restarts: int = 0
+
+    @property
+    def trusted(self) -> bool:
+        """True when the value is finite and :attr:`gradient` is below
+        :data:`TRUSTED_GRADIENT`, whatever scipy's status says."""
+        return math.isfinite(self.value) and self.gradient <= TRUSTED_GRADIENT
+
+    def stop(self) -> str:
+        """Why L-BFGS-B stopped, in words (scipy's message translated)."""
+        if not math.isfinite(self.value):
+            return "no point with a finite value found"
+        text = self.message.split(":", 1)[-1].strip()
+        if self.status == 2 and not text:
+            return LINE_SEARCH_STOP
+        return STOPS.get(text, f"stopped ({self.message})")
+
+    def explain(self) -> str:
+        """Why it stopped and whether the point is trusted, e.g. "converged: the projected
+        gradient fell below gtol; largest projected gradient 3.1e-07 per width: a maximum"."""
+        text = self.stop()
+        if self.restarts:
+            text += f" (after {self.restarts} restart{'s' if self.restarts > 1 else ''})"
+        if not math.isfinite(self.value):
+            return text
+        verdict = (
+            "a maximum"
+            if self.trusted
+            else f"NOT a stationary point (a maximum has below {TRUSTED_GRADIENT:g})"
+        )
+        return f"{text}; largest projected gradient {self.gradient:.1e} per width: {verdict}"
 
 
 def maximize(
@@ -73,12 +130,14 @@ def maximize(
     options = {"maxiter": max_evaluations, "maxcor": 30, "gtol": gtol, "ftol": 1e-13}
     u = np.zeros_like(x0)
     best = None
+    improving = -1  # the restarts that raised the value (the first run is not one)
     for _ in range(restarts + 1):  # a restart forgets the curvature memory of a flat stretch
         options["maxfun"] = max(1, max_evaluations - count[0])
         result = minimize(
             negative, u, jac=True, method="L-BFGS-B", bounds=scaled_bounds, options=options
         )
         improved = best is None or result.fun < best.fun - 1e-6 * max(1.0, abs(best.fun))
+        improving += improved
         if best is None or result.fun < best.fun:
             best = result
         if not improved or count[0] >= max_evaluations:
@@ -88,13 +147,32 @@ def maximize(
     x = x0 + scale * result.x
     if bounds is not None:
         x = np.clip(x, bounds[:, 0], bounds[:, 1])
+    outside = result.fun >= OUTSIDE_VALUE
     return Maximum(
         x=x,
-        value=-float(result.fun),
+        value=-math.inf if outside else -float(result.fun),
         n_evaluations=count[0],
-        success=bool(result.success) and result.fun < OUTSIDE_VALUE,
+        success=bool(result.success) and not outside,
         message=str(result.message),
+        status=int(result.status),
+        gradient=math.nan if outside else projected_gradient(result.x, result.jac, scaled_bounds),
+        restarts=improving,
     )
+
+
+def projected_gradient(u: np.ndarray, grad: np.ndarray, bounds: list | None) -> float:
+    """The largest component of L-BFGS-B's projected gradient at ``u`` (d,) for a function
+    with gradient ``grad`` (d,) being minimised within ``bounds`` (d pairs, None for no bound):
+    ``|u − clip(u − grad)|``, so that a component pushing against a bound counts for no more
+    than the distance to it."""
+    u = np.asarray(u, dtype=float)
+    grad = np.asarray(grad, dtype=float)
+    low = np.full_like(u, -np.inf)
+    high = np.full_like(u, np.inf)
+    for i, (a, b) in enumerate(bounds or []):
+        low[i] = -np.inf if a is None else a
+        high[i] = np.inf if b is None else b
+    return float(np.max(np.abs(u - np.clip(u - grad, low, high)), initial=0.0))
 
 
 def hessian(
