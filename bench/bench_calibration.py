@@ -4,17 +4,19 @@ Run from the repository root:
 
     python bench/bench_calibration.py [--kind lite|plik] [--bestfits 50] [--hmc 20]
                                       [--first-seed 1] [--out bench_output/calibration]
+                                      [--results bench/results/calibration_<kind>.json]
 
 For each seed, the mock writer draws an independent realisation of low-l TT and plik_lite (or
 plik with ``--kind plik``) around the same truth (the shipped fiducial: the Planck 2018 best fit,
 A_planck = 1, the mock's nuisance values). On each, with the model of
 yaml_examples/lcdm_emulator_mock_lite.yaml (or lcdm_emulator_mock.yaml) pointed at those files:
 
-* **BestFit** (L-BFGS-B on the JAX posterior, from the ``ref`` point) gives the maximum and its
-  Laplace σ (Hessian); the pull of each cosmological parameter is (best − truth)/σ. Over the
-  seeds the pulls should have mean 0 (within ±0.3 here) and standard deviation 1 (0.8–1.2) for
-  the parameters the data constrain; τ is set by its Gaussian prior (centred on the truth), so
-  its pulls are narrower by construction.
+* **BestFit** (cobaya_plugins.samplers.BestFit run by Cobaya's ``run``, as a user runs it, with
+  its defaults: L-BFGS-B on the JAX posterior from 4 starts drawn from ``ref``, seed 0) gives the
+  maximum and its Laplace σ (the covmat from its Hessian); the pull of each cosmological
+  parameter is (best − truth)/σ. Over the seeds the pulls should have mean 0 (within ±0.3
+  here) and standard deviation 1 (0.8–1.2) for the parameters the data constrain; τ is set by
+  its Gaussian prior (centred on the truth), so its pulls are narrower by construction.
 * **HMC** (cobaya_plugins.samplers.HMC, 4 chains, bulk ESS ≥ 200) gives the 68 % equal-tailed
   interval of each parameter; the fraction of seeds whose truth falls inside should be 0.68
   (±0.10 for 20 seeds).
@@ -62,26 +64,17 @@ def info_for(kind: str, folder: Path) -> dict:
 
 
 def best_fit(info: dict) -> tuple[dict, dict]:
-    """(best-fit values, Laplace σ) of the sampled parameters, by name."""
-    from cobaya.model import get_model
+    """(best-fit values, Laplace σ) of the sampled parameters, by name: the BestFit sampler
+    through Cobaya's ``run`` (its minimum, and σ from the covmat of its Hessian)."""
+    from cobaya.run import run
 
-    from cobaya_plugins.gradients import LogPosterior
-    from cobaya_plugins.profile import expected_widths
-    from cobaya_plugins.samplers.optimize import covariance, hessian, maximize
-
-    info = {k: v for k, v in info.items() if k != "sampler"}
-    model = get_model(info)
-    posterior = LogPosterior(model)
-    widths = expected_widths(model)
-    x0 = model.prior.reference(random_state=np.random.default_rng(0))
-    found = maximize(posterior.value_and_grad, x0, widths, posterior.bounds)
-    step = 1e-4 * widths
-    hess = hessian(lambda xs: posterior.batch_value_and_grad(xs)[1], found.x, step)
-    cov, _ = covariance(hess, widths)
-    names = posterior.sampled_names
-    return dict(zip(names, found.x, strict=True)), dict(
-        zip(names, np.sqrt(np.diag(cov)), strict=True)
-    )
+    info = {**info, "sampler": {"cobaya_plugins.samplers.BestFit": {"seed": 0}}}
+    _, sampler = run(info)
+    products = sampler.products()
+    names = products["covmat_params"]
+    sigma = np.sqrt(np.diag(products["covmat"]))
+    best = {name: float(products["minimum"][name]) for name in names}
+    return best, dict(zip(names, sigma.tolist(), strict=True))
 
 
 def hmc_interval(info: dict, folder: Path) -> dict:
@@ -116,6 +109,9 @@ def main() -> None:
     parser.add_argument("--hmc", type=int, default=20)
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--out", default="bench_output/calibration")
+    parser.add_argument(
+        "--results", help="JSON file of the table (default: bench/results/calibration_KIND.json)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     truth = fiducial_parameters()
@@ -131,7 +127,7 @@ def main() -> None:
                 write_mock(kind_of_file, folder, seed=seed)
         info = info_for(args.kind, folder)
         if k < args.bestfits:
-            best, sigma = cached(folder / "bestfit.json", best_fit, info)
+            best, sigma = cached(folder / "bestfit_sampler.json", best_fit, info)
             for p in COSMOLOGY:
                 pulls[p].append((best[p] - truth[p]) / sigma[p])
         if k < args.hmc:
@@ -154,7 +150,7 @@ def main() -> None:
         result["coverage"][p] = coverage
         print(f"| {p} | {mean:+.2f} ± {error:.2f} | {std:.2f} | {coverage:.2f} |")
     # merged with an earlier run's file: a run with --bestfits 0 (or --hmc 0) keeps the other half
-    path = REPO / "bench" / "results" / f"calibration_{args.kind}.json"
+    path = Path(args.results or REPO / "bench" / "results" / f"calibration_{args.kind}.json")
     path.parent.mkdir(exist_ok=True)
     saved = json.loads(path.read_text()) if path.exists() else {}
     if not args.bestfits:
