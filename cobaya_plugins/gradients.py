@@ -41,6 +41,7 @@ import numpy as np
 from cobaya.likelihood import LikelihoodExternalFunction
 from cobaya.log import LoggedError, get_logger
 
+from cobaya_plugins.cobaya_internals import chi2_groups
 from cobaya_plugins.jax_compile import AnnouncedJit, enable_cache, enable_x64
 
 #: What a component needs for gradients, named in the error for one that has none.
@@ -376,7 +377,7 @@ class LogPosterior:
             if np.all(np.isfinite(logpriors)) and np.all(np.isfinite(loglikes)):
                 parameterization.to_input(x)
                 outputs = {p: float(parts["outputs"][p][k]) for p in needed}
-                for chi2_name, indices in model._chi2_names:  # Cobaya's chi2__<type> sums
+                for chi2_name, indices in chi2_groups(model):  # Cobaya's chi2__<type> sums
                     outputs[chi2_name] = -2 * float(sum(loglikes[i] for i in indices))
                 derived = list(parameterization.to_derived(outputs).values())
             points.append(

@@ -35,8 +35,8 @@ from cobaya import mpi
 from cobaya.collection import OnePoint
 from cobaya.log import LoggedError
 from cobaya.sampler import CovmatSampler, Minimizer
-from cobaya.samplers.minimize import Minimize
 
+from cobaya_plugins.cobaya_internals import getdist_point_text
 from cobaya_plugins.gradients import LogPosterior, check_finite_gradient
 from cobaya_plugins.samplers.optimize import (
     TRUSTED_GRADIENT,
@@ -95,7 +95,7 @@ class BestFit(Minimizer, CovmatSampler):
         scale = mpi.share_mpi(self._scale() if mpi.is_main_process() else None)
         n_local = len(range(mpi.rank(), self.starts, mpi.size()))
         starts = np.array(
-            [self.model.prior.reference(random_state=self._rng) for _ in range(n_local)]
+            [self.model.prior.reference(random_state=self.random_state) for _ in range(n_local)]
         )
         bounds = self.posterior.bounds
 
@@ -237,9 +237,7 @@ class BestFit(Minimizer, CovmatSampler):
         """``<prefix>.minimum`` (or ``.bestfit``) in GetDist's format, with Cobaya's writer."""
         if not self.output:
             return
-        text = Minimize.getdist_point_text(
-            self, self.minimum, minuslogpost=self.minimum["minuslogpost"]
-        )
+        text = getdist_point_text(self.model, self.minimum, self.minimum["minuslogpost"])
         path = os.path.join(
             self.output.folder, self.output.prefix + EXTENSION[bool(self.ignore_prior)]
         )

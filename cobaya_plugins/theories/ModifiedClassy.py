@@ -134,7 +134,7 @@ class ModifiedClassy(classy):
         except Exception as excpt:
             self._reject(f"it raised {type(excpt).__name__}: {excpt}", params)
         name = f"{self.get_name()}: the 'postprocess' function {self.postprocess}"
-        needed = ["ell"] + list(self._must_provide.get("Cl", {}))
+        needed = ["ell"] + list((self.requested() or {}).get("Cl") or {})
         if not isinstance(result, Mapping) or any(k not in result for k in needed):
             raise LoggedError(
                 self.log,
