@@ -4,9 +4,10 @@ r"""Hamiltonian Monte Carlo on a Cobaya model's JAX log-posterior, as a Cobaya s
 (:mod:`cobaya_plugins.gradients`). What it does, in order:
 
 1. **The density.** The sampled parameters are mapped to ℝ^d
-   (:mod:`cobaya_plugins.samplers.unconstrained`): ``bounds: reflect`` (default) mirrors the
-   posterior at its prior bounds, ``bounds: logit`` maps two-sided bounds by logit and one-sided
-   ones by log; the sampler moves on ``z``, whose density is the posterior times the Jacobian.
+   (:mod:`cobaya_plugins.samplers.coordinates`): ``bounds: reflect`` (default) continues the
+   posterior by its mirror images at the prior bounds, ``bounds: logit`` maps two-sided bounds
+   by logit and one-sided ones by log; the sampler moves on ``z``, whose density is the
+   posterior times the Jacobian, and every copy of a mirrored density maps back to the prior.
 2. **Start.** L-BFGS finds the maximum of that density (from the YAML's ``ref`` point), and the
    Hessian there (central differences of the exact gradient) gives a Gaussian approximation
    N(ẑ, Σ) (a ``covmat`` in Cobaya's format replaces Σ when given). The kernels work in
@@ -15,23 +16,33 @@ r"""Hamiltonian Monte Carlo on a Cobaya model's JAX log-posterior, as a Cobaya s
    nuts`` (default: the No-U-Turn sampler, exact; step size by dual averaging, mass matrix from
    Stan's windows) or ``kernel: mclmc`` (microcanonical Langevin, no accept/reject, chains in
    lockstep; step size from the energy error, decoherence length from the autocorrelation).
-   Warm-up draws are not kept.
+   Warm-up draws are not kept; with ``bounds: reflect``, chains are moved into the base copy
+   between warm-up chunks (so that the mass matrix describes one copy), never after warm-up
+   (a mirror does not commute with a transition in a dense metric: folding would bias the
+   chain; docs/gradients.md says how exactness is tested).
 4. **Sampling** in chunks of ``chunk`` steps, all chains of a process batched in one compiled
    call (``jax.vmap``): after each chunk the draws are written to the chain files
    (``<prefix>.1.txt``, ``<prefix>.2.txt``, …, Cobaya's format with derived parameters and
    ``chi2__`` columns), and a progress line reports draws, acceptance (NUTS) or energy error
    (MCLMC), divergences, the smallest bulk ESS and the largest R−1 over all chains (of all MPI
    processes). It stops when R−1 ≤ ``Rminus1_stop`` and every parameter's bulk ESS ≥
-   ``min_ess``, or at ``max_draws``.
+   ``min_ess`` (both over the written draws), or after ``max_draws`` transitions per chain
+   (with ``thin: n``, max_draws/n draws are written).
 
 Chains: ``chains`` per process (default 4), times the number of MPI processes. ``--resume``
-continues from the state saved after the last chunk (``<prefix>.hmc_state.<rank>.npz``).
+continues from the state saved after the last chunk (``<prefix>.hmc_state.<rank>.npz``, which
+also records how many draws each chain file had then): chain files are cut back to that, so a
+kill at any moment neither duplicates nor loses a draw, and the resumed chains equal an
+uninterrupted run's with the same seed. All processes decide together (a different number of
+processes, or a state on some processes only, is an error on every process).
 Divergent transitions are counted and reported (a few are expected at points outside the
 emulator's box or a likelihood's range, where the density is zero).
 """
 
 from __future__ import annotations
 
+import glob
+import importlib.util
 import math
 import os
 import re
@@ -47,15 +58,18 @@ from cobaya.sampler import CovmatSampler
 from cobaya_plugins.gradients import LogPosterior, check_finite_gradient
 from cobaya_plugins.jax_compile import AnnouncedJit
 from cobaya_plugins.samplers.convergence import bulk_ess, split_rhat
-from cobaya_plugins.samplers.kernels import KERNELS
+from cobaya_plugins.samplers.coordinates import LogitCoordinates, MirrorCoordinates
+from cobaya_plugins.samplers.kernels import KERNELS, Kernel, KernelOptions
 from cobaya_plugins.samplers.optimize import covariance, hessian, maximize
-from cobaya_plugins.samplers.unconstrained import Reflected, Unconstrained
 
 #: How bounded priors are mapped (``bounds:``): mirror images, or logit/log maps.
 BOUNDS = ("reflect", "logit")
 
 #: Mass matrix forms (``mass:``, NUTS).
 MASS_FORMS = ("dense", "diagonal")
+
+#: The install command for what HMC needs beyond the package (blackjax, JAX).
+JAX_EXTRA = "pip install 'cobaya-planck-clik[jax]'"
 
 
 class HMC(CovmatSampler):
@@ -83,14 +97,31 @@ class HMC(CovmatSampler):
     # --- set-up -----------------------------------------------------------------------------
 
     def initialize(self):
-        """Check the options and build the differentiable posterior (no compiling yet)."""
+        """Check the options and the saved state (on --resume), cut the chain files back to
+        the saved state, and build the differentiable posterior (no compiling yet)."""
         self._check_options()
+        if importlib.util.find_spec("blackjax") is None:
+            raise LoggedError(
+                self.log,
+                f"{self.get_name()} needs blackjax (the `jax` extra), which is not installed: "
+                f"{JAX_EXTRA}. (`make demo` installs only the emulator extra.)",
+            )
         self.posterior = LogPosterior(self.model)
-        self.space = Unconstrained(self.posterior.bounds)
+        #: logit coordinates: smooth everywhere, where the start is found
+        self.start_coordinates = LogitCoordinates(self.posterior.bounds)
+        #: the coordinates the chains move in (``bounds:``)
+        self.coordinates = (
+            MirrorCoordinates(self.posterior.bounds)
+            if self.bounds == "reflect"
+            else self.start_coordinates
+        )
         self.names = self.posterior.sampled_names
         self.n_processes = mpi.size()
         self.first_chain = mpi.rank() * self.chains
         resuming = bool(self.output) and self.output.is_resuming()
+        self._saved = self._load_state() if resuming else None
+        if resuming:
+            self._cut_chain_files(self._saved["n_written"] if self._saved else 0)
         self.collections = [
             SampleCollection(
                 self.model,
@@ -101,8 +132,8 @@ class HMC(CovmatSampler):
             )
             for i in range(self.chains)
         ]
-        self.n_divergent = 0
-        self.n_gradients = 0
+        self.n_divergent = int(self._saved["n_divergent"]) if self._saved else 0
+        self.n_gradients = int(self._saved["n_gradients"]) if self._saved else 0
         self.converged = False
         self._checked_against_cobaya = False
 
@@ -136,112 +167,120 @@ class HMC(CovmatSampler):
         if not 0 < self.energy_variance < 1:
             raise bad("energy_variance", self.energy_variance, "it must be in (0, 1), e.g. 5e-4")
 
+    def _kernel_options(self) -> KernelOptions:
+        return KernelOptions(
+            chains=self.chains, chunk=self.chunk, target_accept=self.target_accept,
+            max_tree_depth=self.max_tree_depth, mass=self.mass,
+            energy_variance=self.energy_variance,
+        )  # fmt: skip
+
     # --- the compiled pieces ----------------------------------------------------------------
 
     def _build(self) -> None:
         """The log-density of z in the logit coordinates (for the start: smooth everywhere) and
-        in the sampler's coordinates (``bounds:``), with their compiled gradients."""
+        in the chains' coordinates (``bounds:``), with their compiled gradients."""
         import jax
 
-        self._value_and_grad_z = AnnouncedJit(
-            jax.value_and_grad(self.space.logdensity(self.posterior.function)),
+        self._value_and_grad_start = AnnouncedJit(
+            jax.value_and_grad(self.start_coordinates.logdensity(self.posterior.function)),
             "the log-density of z and its gradient",
         )
-        if self.bounds == "reflect":
-            self.sampler_space = Reflected(self.posterior.bounds)
-            self._logdensity_s = self.sampler_space.logdensity(self.posterior.function)
-            self._value_and_grad_s = AnnouncedJit(
-                jax.value_and_grad(self._logdensity_s),
-                "the log-density of the reflected coordinates and its gradient",
-            )
+        if self.coordinates is self.start_coordinates:
+            self._logdensity = self.start_coordinates.logdensity(self.posterior.function)
+            self._value_and_grad = self._value_and_grad_start
         else:
-            self.sampler_space = self.space
-            self._logdensity_s = self.space.logdensity(self.posterior.function)
-            self._value_and_grad_s = self._value_and_grad_z
+            self._logdensity = self.coordinates.logdensity(self.posterior.function)
+            self._value_and_grad = AnnouncedJit(
+                jax.value_and_grad(self._logdensity),
+                "the log-density of the mirrored coordinates and its gradient",
+            )
 
-    def _to_sampler(self, z: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The start (logit coordinates: centre z, covariance) in the sampler's coordinates,
-        to first order (the Jacobian of x at z)."""
-        if self.sampler_space is self.space:
+    def _to_chain_coordinates(
+        self, z: np.ndarray, cov: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The start (logit coordinates: centre z, covariance) in the chains' coordinates, to
+        first order (the Jacobian of x at z)."""
+        if self.coordinates is self.start_coordinates:
             return z, cov
-        jacobian = self.space.dx_dz(z) / self.sampler_space.dx_dz(z)
-        centre = self.sampler_space.to_z(self.space.to_x(z))
+        jacobian = self.start_coordinates.dx_dz(z) / self.coordinates.dx_dz(z)
+        centre = self.coordinates.to_z(self.start_coordinates.to_x(z))
         return centre, cov * np.outer(jacobian, jacobian)
 
     def _z_of_u(self, u: np.ndarray) -> np.ndarray:
-        """Sampler coordinates z of whitened positions u (..., d): z = centre + chol u."""
+        """Chain coordinates z of whitened positions u (..., d): z = centre + chol u."""
         return self._centre + u @ self._chol.T
 
     def _u_of_z(self, z: np.ndarray) -> np.ndarray:
-        """Whitened positions of sampler coordinates z (..., d): the inverse of :meth:`_z_of_u`."""
+        """Whitened positions of chain coordinates z (..., d): the inverse of :meth:`_z_of_u`."""
         flat = (z - self._centre).reshape(-1, len(self.names))
         return np.linalg.solve(self._chol, flat.T).T.reshape(np.shape(z))
 
     def _fold_positions(self, u: np.ndarray) -> np.ndarray:
-        """Whitened positions (..., d) moved to the base copy of the reflected density (the
-        same points of parameter space: a symmetry of the target); unchanged for ``logit``."""
-        if self.sampler_space is self.space:
+        """Whitened positions (..., d) moved to the base copy of the mirrored density (the
+        same points of parameter space); unchanged for ``logit``. Warm-up only."""
+        if self.coordinates is self.start_coordinates:
             return u
-        return self._u_of_z(self.sampler_space.fold(self._z_of_u(u)))
+        return self._u_of_z(self.coordinates.fold(self._z_of_u(u)))
 
-    def _fold(self, kernel, states):
+    def _fold(self, kernel: Kernel, states):
         """The chains that crossed a prior bound, moved to the base copy (with their density
-        and gradient there)."""
-        if self.sampler_space is self.space:
+        and gradient there). Warm-up only: after it, chains are never moved (exactness)."""
+        if self.coordinates is self.start_coordinates:
             return states
         z = self._z_of_u(kernel.positions(states))
-        folded = self.sampler_space.fold(z)
+        folded = self.coordinates.fold(z)
         moved = np.any(np.abs(folded - z) > 1e-12, axis=1)  # in z: O(1), rounding 1e-16
         if not moved.any():
             return states
         positions, values, grads = self._evaluate_u(self._u_of_z(folded[moved]))
         return kernel.replace(states, moved, positions, values, grads)
 
-    def _kernel(self, centre: np.ndarray, chol: np.ndarray):
+    def _kernel(self, centre: np.ndarray, chol: np.ndarray) -> Kernel:
         """The kernel on whitened coordinates u, z = centre + chol u."""
         import jax.numpy as jnp
 
         centre_j, chol_j = jnp.asarray(centre), jnp.asarray(chol)
-        logdensity_z = self._logdensity_s
+        logdensity_z = self._logdensity
 
         def logdensity_u(u):
             return logdensity_z(centre_j + chol_j @ u)
 
         self._centre, self._chol = centre, chol
-        return KERNELS[self.kernel](logdensity_u, self.chains, self.chunk, self)
+        return KERNELS[self.kernel](logdensity_u, self._kernel_options())
 
-    def _gradients_z(self, zs: np.ndarray) -> np.ndarray:
-        """Gradients of the density of z at points zs (n, d), one compiled call each (no
-        extra compile for a batch)."""
-        return np.array([np.asarray(self._value_and_grad_z(np.asarray(z))[1]) for z in zs])
+    def _gradients_start(self, zs: np.ndarray) -> np.ndarray:
+        """Gradients of the density of z (logit coordinates) at points zs (n, d), one compiled
+        call each (no extra compile for a batch)."""
+        return np.array([np.asarray(self._value_and_grad_start(np.asarray(z))[1]) for z in zs])
 
     def _evaluate_u(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(positions u, log-densities, gradients with respect to u) of the chains' starting
-        points (n_chains, d), from the compiled density of z (du = chol^T dz)."""
+        """(positions u, log-densities, gradients with respect to u) of chains at whitened
+        positions (n_chains, d), from the compiled density of z (du = chol^T dz)."""
         values, grads = [], []
         for u in positions:
-            value, grad = self._value_and_grad_s(np.asarray(self._z_of_u(u)))
+            value, grad = self._value_and_grad(np.asarray(self._z_of_u(u)))
             values.append(float(value))
             grads.append(self._chol.T @ np.asarray(grad))
         return np.asarray(positions, dtype=float), np.array(values), np.array(grads)
 
     def _to_x(self, u: np.ndarray) -> np.ndarray:
-        """Parameters from whitened coordinates u (..., d)."""
-        return self.sampler_space.to_x(self._z_of_u(u))
+        """Parameters from whitened coordinates u (..., d): any copy of a mirrored density."""
+        return self.coordinates.to_x(self._z_of_u(u))
 
     # --- start ------------------------------------------------------------------------------
 
     @mpi.from_root
     def _start_point(self) -> tuple[np.ndarray, np.ndarray]:
         """The maximum of the density of z and a covariance there (Hessian, or ``covmat``)."""
+        space = self.start_coordinates
         x_ref = self.model.prior.reference(random_state=self._rng)
-        z_ref = self.space.to_z(x_ref)
+        z_ref = space.to_z(x_ref)
         proposal_cov, _ = self.initial_proposal_covmat()
         width_x = np.sqrt(np.diag(proposal_cov))
-        scale = width_x / np.abs(self.space.dx_dz(z_ref))
+        scale = width_x / np.abs(space.dx_dz(z_ref))
 
         def value_and_grad(z):
-            value, grad = self._value_and_grad_z(np.asarray(z))
+            value, grad = self._value_and_grad_start(np.asarray(z))
             return float(value), np.asarray(grad)
 
         value, grad = value_and_grad(z_ref)
@@ -262,12 +301,12 @@ class HMC(CovmatSampler):
             )
         z = found.x
         if self.covmat is not None:
-            jacobian = self.space.dx_dz(z)
+            jacobian = space.dx_dz(z)
             cov = proposal_cov / np.outer(jacobian, jacobian)
             self.log.info("Initial mass matrix from the given covmat.")
         else:
             step = 1e-4 * np.sqrt(np.maximum(scale**2, 1e-30))
-            cov, raised = covariance(hessian(self._gradients_z, z, step), scale)
+            cov, raised = covariance(hessian(self._gradients_start, z, step), scale)
             if raised:
                 self.log.warning(
                     "The Hessian at the maximum is flat or not negative in %d direction(s): "
@@ -281,11 +320,11 @@ class HMC(CovmatSampler):
     def run(self):
         """Start or resume, warm up, then sample until converged (or ``max_draws``)."""
         import jax
+        import jax.numpy as jnp
 
         self._build()
-        state = self._load_state()
-        if state is None:
-            z_start, cov = self._to_sampler(*self._start_point())  # on the main process
+        if self._saved is None:
+            z_start, cov = self._to_chain_coordinates(*self._start_point())  # on the main process
             kernel = self._kernel(z_start, np.linalg.cholesky(cov))
             d = len(self.names)
             positions = 0.5 * self._rng.standard_normal((self.chains, d))  # the core of N(0, 1)
@@ -316,14 +355,59 @@ class HMC(CovmatSampler):
             )  # fmt: skip
             self._save_state(kernel, states, key)
         else:
-            centre, chol, params, positions, key = state
-            kernel = self._kernel(centre, chol)
-            states = kernel.start(*self._evaluate_u(positions), params)
-            self.mpi_info("Resuming: %d draws per chain so far.", len(self.collections[0]))
+            saved = self._saved
+            kernel = self._kernel(saved["centre"], saved["chol"])
+            states = kernel.restore(saved["states"], saved["params"])
+            key = jnp.asarray(saved["key"])
+            draws = len(self.collections[0])
+            self.mpi_info(
+                "Resuming: %d draws per chain so far (%d transitions).", draws, draws * self.thin
+            )
+            if self._stop_rule_holds(*self._diagnostics(), already=True):
+                return
         self._sample(kernel, states, key)
 
-    def _sample(self, kernel, states, key) -> None:
-        """Chunks of steps, written out, until the stop rule holds."""
+    def _stop_rule_holds(
+        self, ess: np.ndarray, rminus1: np.ndarray, draws: int, already: bool = False
+    ) -> bool:
+        """Whether the run is done: converged (``ess``, ``rminus1`` per parameter over all
+        chains, ``draws`` per chain) or at ``max_draws``; says so. ``already``: checked on
+        --resume, before any new draw."""
+        if rminus1.max() <= self.Rminus1_stop and ess.min() >= self.min_ess:
+            self.converged = True
+            self.mpi_info(
+                "%s: every parameter has bulk ESS >= %g and R-1 <= %g (%d draws per chain, "
+                "%d chains).%s",
+                "Already converged" if already else "Converged", self.min_ess,
+                self.Rminus1_stop, draws, self.chains * self.n_processes,
+                " Nothing to do: to go on, raise `min_ess:` or lower `Rminus1_stop:` and "
+                "--resume again." if already else "",
+            )  # fmt: skip
+            return True
+        if draws * self.thin >= self.max_draws:
+            self.mpi_warning(
+                "%s max_draws = %d transitions per chain without convergence (smallest ESS "
+                "%.0f, R-1 %.4f): raise `max_draws:` and --resume to continue.",
+                "Already at" if already else "Stopped at", self.max_draws, ess.min(),
+                rminus1.max(),
+            )  # fmt: skip
+            return True
+        return False
+
+    def _diagnostics_due(self, draws: int) -> bool:
+        """Whether to compute ESS and R-1 after the chunk that brought the chains to ``draws``
+        draws: after every chunk up to 1000 draws, then each time the draws grew by 2 % (their
+        cost grows with the draws; fast models run many short chunks). A function of the count
+        alone, so that a resumed run checks where an uninterrupted one does."""
+        previous = draws - self.chunk // self.thin
+        if previous < 1000 or draws * self.thin >= self.max_draws:
+            return True
+        step = math.log(1.02)
+        return math.floor(math.log(draws) / step) != math.floor(math.log(previous) / step)
+
+    def _sample(self, kernel: Kernel, states, key) -> None:
+        """Chunks of steps, written out, until the stop rule holds. Nothing moves the chains
+        between chunks: the chain is exactly the kernel's."""
         import jax
 
         start = time.perf_counter()
@@ -331,43 +415,34 @@ class HMC(CovmatSampler):
         n_chunks = 0
         while True:
             key, sub = jax.random.split(key)
-            states, positions, gradients, divergent, stats = kernel.sample(states, sub)
-            states = self._fold(kernel, states)
-            self._write(positions[self.thin - 1 :: self.thin])
-            self.n_gradients += gradients
-            self.n_divergent += divergent
-            n_chunks += 1
-            for k, v in stats.items():
-                sums[k] = sums.get(k, 0.0) + v
+            chunk = kernel.sample(states, sub)
+            states = chunk.states
+            self.n_gradients += chunk.gradients
+            self.n_divergent += chunk.divergent
+            # draws first, then the state that records how many were written: a kill in
+            # between leaves extra lines, which --resume cuts back (and draws again)
+            self._write(chunk.positions[self.thin - 1 :: self.thin])
             self._save_state(kernel, states, key)
+            n_chunks += 1
+            for k, v in chunk.stats.items():
+                sums[k] = sums.get(k, 0.0) + v
+            if not self._diagnostics_due(len(self.collections[0])):
+                continue
             ess, rminus1, draws = self._diagnostics()
-            n_total = draws * self.chains * self.n_processes
+            n_total = draws * self.thin * self.chains * self.n_processes
             divergent_total = sum(mpi.allgather(self.n_divergent))
             averages = ", ".join(
                 f"{k.replace('_', ' ')} {v / n_chunks:.3g}" for k, v in sums.items()
             )
             self.mpi_info(
-                "Sampling: %d draws per chain, %s, %d divergent (%.2f%%), smallest ESS %.0f (%s), "
-                "R-1 %.4f (%s); %d gradients; %.0f s.",
-                draws, averages, divergent_total, 100 * divergent_total / max(n_total, 1),
-                ess.min(), self.names[int(ess.argmin())], rminus1.max(),
-                self.names[int(rminus1.argmax())], sum(mpi.allgather(self.n_gradients)),
-                time.perf_counter() - start,
+                "Sampling: %d draws per chain%s, %s, %d divergent (%.2f%%), smallest ESS %.0f "
+                "(%s), R-1 %.4f (%s); %d gradients; %.0f s.",
+                draws, f" ({draws * self.thin} transitions)" if self.thin > 1 else "",
+                averages, divergent_total, 100 * divergent_total / max(n_total, 1), ess.min(),
+                self.names[int(ess.argmin())], rminus1.max(), self.names[int(rminus1.argmax())],
+                sum(mpi.allgather(self.n_gradients)), time.perf_counter() - start,
             )  # fmt: skip
-            if rminus1.max() <= self.Rminus1_stop and ess.min() >= self.min_ess:
-                self.converged = True
-                self.mpi_info(
-                    "Converged: every parameter has bulk ESS >= %g and R-1 <= %g (%d draws per "
-                    "chain, %d chains).",
-                    self.min_ess, self.Rminus1_stop, draws, self.chains * self.n_processes,
-                )  # fmt: skip
-                break
-            if draws >= self.max_draws:
-                self.mpi_warning(
-                    "Stopped at max_draws = %d draws per chain without convergence (smallest "
-                    "ESS %.0f, R-1 %.4f): raise `max_draws:` or `--resume` to continue.",
-                    self.max_draws, ess.min(), rminus1.max(),
-                )  # fmt: skip
+            if self._stop_rule_holds(ess, rminus1, draws):
                 break
         if divergent_total > 0.01 * n_total:
             self.mpi_warning(
@@ -430,64 +505,149 @@ class HMC(CovmatSampler):
 
     # --- resume -----------------------------------------------------------------------------
 
-    def _state_path(self) -> str | None:
-        if not self.output:
-            return None
-        return os.path.join(
-            self.output.folder, f"{self.output.prefix}.hmc_state.{mpi.rank() + 1}.npz"
-        )
+    def _state_path(self, rank: int | None = None) -> str:
+        """The saved state of process ``rank`` (this one by default)."""
+        rank = mpi.rank() if rank is None else rank
+        return os.path.join(self.output.folder, f"{self.output.prefix}.hmc_state.{rank + 1}.npz")
 
-    def _save_state(self, kernel, states, key) -> None:
-        """Save what sampling needs to continue (atomically: written, then renamed)."""
-        path = self._state_path()
-        if path is None:
+    def _save_state(self, kernel: Kernel, states, key) -> None:
+        """Save what sampling needs to continue, with the number of draws each chain file has
+        now (atomically: written, then renamed)."""
+        if not self.output:
             return
+        path = self._state_path()
         temporary = path + ".tmp.npz"
         params = {f"param_{k}": np.asarray(v) for k, v in kernel.params.items()}
+        chain_states = {f"state_{k}": v for k, v in kernel.state_arrays(states).items()}
         np.savez(
             temporary,
             kernel=kernel.name,
+            names=np.array(self.names),
+            n_processes=self.n_processes,
+            n_written=len(self.collections[0]),
             centre=self._centre,
             chol=self._chol,
-            positions=kernel.positions(states),
             key=np.asarray(key),
             n_divergent=self.n_divergent,
             n_gradients=self.n_gradients,
             **params,
+            **chain_states,
         )
         os.replace(temporary, path)
 
-    def _load_state(self):
-        """The saved sampling state when resuming (None otherwise, or when there is none):
-        (centre, chol, kernel params, positions, key)."""
-        path = self._state_path()
-        if path is None or not self.output.is_resuming() or not os.path.exists(path):
-            return None
-        import jax.numpy as jnp
+    def _load_state(self) -> dict | None:
+        """On --resume: this process's saved state (None when no process has one: the run
+        starts over). Decided by all processes together: a state for another number of
+        processes, on some processes only, or for other settings is a ``LoggedError`` on every
+        process (never a hang)."""
+        found = sorted(
+            int(m.group(1))
+            for f in glob.glob(self._state_path(0).replace(".1.npz", ".*.npz"))
+            if (m := re.search(r"\.hmc_state\.(\d+)\.npz$", f))
+        )
+        problem, saved = "", None
+        if found and found != list(range(1, self.n_processes + 1)):
+            problem = (
+                f"saved states exist for process(es) {found}, but this run has "
+                f"{self.n_processes} process(es)"
+            )
+        elif found:
+            try:
+                saved = self._read_state(self._state_path())
+            except (OSError, ValueError, KeyError) as error:
+                problem = f"process {mpi.rank() + 1} cannot read {self._state_path()}: {error}"
+            else:
+                problem = self._state_mismatch(saved)
+        problems = [p for p in mpi.allgather(problem) if p]
+        if problems:
+            raise LoggedError(
+                self.log,
+                f"Cannot resume {self.output.prefix}: {'; '.join(dict.fromkeys(problems))}. "
+                "Resume with the settings and number of MPI processes of the first run, or start "
+                "over with --force.",
+            )
+        return saved
 
+    @staticmethod
+    def _read_state(path: str) -> dict:
+        """A saved state file as a dict (kernel params and chain states as sub-dicts)."""
         with np.load(path) as saved:
-            shape = saved["positions"].shape
-            if shape != (self.chains, len(self.names)) or str(saved["kernel"]) != self.kernel:
-                raise LoggedError(
-                    self.log,
-                    f"The saved state {path} is for {shape[0]} chains of {shape[1]} parameters "
-                    f"with `kernel: {saved['kernel']}`; this run has `chains: {self.chains}`, "
-                    f"{len(self.names)} parameters and `kernel: {self.kernel}`. Resume with the "
-                    "same settings, or start over with --force.",
-                )
-            self.n_divergent = int(saved["n_divergent"])
-            self.n_gradients = int(saved["n_gradients"])
-            params = {
-                k[len("param_") :]: (saved[k] if saved[k].ndim else float(saved[k]))
-                for k in saved.files
+            data = {k: saved[k] for k in saved.files}
+        return {
+            "kernel": str(data["kernel"]),
+            "names": [str(n) for n in data["names"]],
+            "n_processes": int(data["n_processes"]),
+            "n_written": int(data["n_written"]),
+            "centre": data["centre"],
+            "chol": data["chol"],
+            "key": data["key"],
+            "n_divergent": int(data["n_divergent"]),
+            "n_gradients": int(data["n_gradients"]),
+            "params": {
+                k[len("param_") :]: (v if v.ndim else float(v))
+                for k, v in data.items()
                 if k.startswith("param_")
-            }
+            },
+            "states": {k[len("state_") :]: v for k, v in data.items() if k.startswith("state_")},
+        }
+
+    def _state_mismatch(self, saved: dict) -> str:
+        """What differs between a saved state and this run ('' when nothing does)."""
+        shape = saved["states"]["position"].shape
+        if saved["n_processes"] != self.n_processes:
             return (
-                saved["centre"],
-                saved["chol"],
-                params,
-                saved["positions"],
-                jnp.asarray(saved["key"]),
+                f"the saved states are for {saved['n_processes']} process(es), this run has "
+                f"{self.n_processes}"
+            )
+        if saved["kernel"] != self.kernel or shape[0] != self.chains:
+            return (
+                f"the saved state is for `kernel: {saved['kernel']}` with `chains: {shape[0]}`, "
+                f"this run has `kernel: {self.kernel}` with `chains: {self.chains}`"
+            )
+        if saved["names"] != list(self.names):
+            return f"the saved state samples {saved['names']}, this run samples {self.names}"
+        return ""
+
+    def _chain_file(self, i: int) -> str:
+        """The chain file of this process's chain ``i`` (0-based)."""
+        return self.output.prepare_collection(name=str(self.first_chain + i + 1))[0]
+
+    def _cut_chain_files(self, n_written: int) -> None:
+        """Cut every chain file of this process back to its header and first ``n_written``
+        draws (lines written after the state was saved, or a line cut by a kill, go: they
+        are drawn again from the saved state). Fewer draws than that is an error on every
+        process."""
+        problem = ""
+        for i in range(self.chains):
+            path = self._chain_file(i)
+            if not os.path.exists(path):
+                if n_written:
+                    problem = f"{path} is missing but the saved state has {n_written} draws"
+                continue
+            if not n_written:
+                os.remove(path)
+                continue
+            with open(path, encoding="utf-8") as f:
+                lines = f.readlines()
+            header = [line for line in lines if line.startswith("#")]
+            rows = [line for line in lines if not line.startswith("#") and line.endswith("\n")]
+            if len(rows) < n_written:
+                problem = f"{path} has {len(rows)} draws but the saved state has {n_written}"
+                continue
+            if len(rows) > n_written or len(header) + len(rows) != len(lines):
+                self.log.info(
+                    "%s: %d draw(s) written after the last saved state are drawn again.",
+                    path, len(lines) - len(header) - n_written,
+                )  # fmt: skip
+                with open(path + ".tmp", "w", encoding="utf-8") as f:
+                    f.writelines(header + rows[:n_written])
+                os.replace(path + ".tmp", path)
+        problems = [p for p in mpi.allgather(problem) if p]
+        if problems:
+            raise LoggedError(
+                self.log,
+                f"Cannot resume {self.output.prefix}: {'; '.join(problems)}. The chain files "
+                "were changed after the run: start over with --force.",
             )
 
     @classmethod

@@ -4,24 +4,31 @@ Both work in whitened coordinates ``u`` (the sampler maps ``z = centre + L u``, 
 factor of the starting covariance, so that the target is close to a unit Gaussian) and move all
 chains of a process together, ``chunk`` steps per compiled call (``jax.lax.scan`` over steps,
 ``jax.vmap`` over chains). The processes of an MPI run adapt together, as one batch of chains.
-A kernel's tuned parameters are plain arrays (``params``), saved with the chains' positions for
-``--resume``.
+
+The sampler sees a kernel only through :class:`Kernel` (a Protocol) and gives it a
+:class:`KernelOptions`. A kernel's tuned parameters are plain arrays (``params``) and its chain
+states convert to and from plain arrays (:meth:`Kernel.state_arrays`, :meth:`Kernel.restore`),
+saved for ``--resume``: a resumed chain continues bit for bit where it stopped.
 
 * :class:`NUTS` — the No-U-Turn sampler (multinomial, blackjax), exact: step size tuned by dual
   averaging to the ``target_accept`` acceptance rate, dense (or diagonal) mass matrix from the
   pooled draws of each slow window of Stan's schedule; all chains in one batched call.
 * :class:`MCLMC` — microcanonical Langevin Monte Carlo (Robnik et al. 2023, blackjax's
   ``mclmc``): fixed-length steps, all chains in lockstep (``jax.vmap``), two gradients per step
-  and no accept/reject: the step size is tuned so that the energy error per dimension has
+  and no accept/reject: the step size is tuned so that the energy error per parameter has
   variance ``energy_variance`` (default 5e-4; the bias of the stationary distribution grows
   with it), and the momentum decoherence length from the warm-up's autocorrelation (0.4 × step ×
   steps per effective sample, as blackjax's tuning). A step that reaches a point of zero
-  density (outside the emulator's box) is undone and counted as divergent.
+  density (outside the emulator's box) or a NaN is undone by blackjax (the chain stays, with a
+  fresh momentum); it is counted as divergent from blackjax's ``info.nonans`` and left out of
+  the energy statistics (blackjax reports a zero energy change for it).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 from cobaya import mpi
@@ -35,6 +42,72 @@ require("blackjax")
 #: Fractions of a NUTS warm-up: first fast window (step size only), last fast window; the slow
 #: windows in between double in length (Stan's window adaptation).
 FAST_START, FAST_END = 0.15, 0.1
+
+#: The median of a χ²₁ variable over its mean: turns a median of ΔE² into a robust mean.
+CHI2_1_MEDIAN = 0.455
+
+
+@dataclass(frozen=True)
+class KernelOptions:
+    """What a kernel needs of the sampler's options (``HMC.yaml`` names them)."""
+
+    chains: int
+    chunk: int
+    target_accept: float = 0.8
+    max_tree_depth: int = 10
+    mass: str = "dense"
+    energy_variance: float = 5e-4
+
+
+class Chunk(NamedTuple):
+    """One chunk of transitions: the chains' new states, their positions after each step
+    (chunk, chains, d), the number of gradients evaluated, of divergent transitions, and the
+    kernel's summary statistics (name: value, averaged over the chunk)."""
+
+    states: Any
+    positions: np.ndarray
+    gradients: int
+    divergent: int
+    stats: dict[str, float]
+
+
+#: ``report(steps done, steps in all, summary)``: the warm-up's progress line.
+Report = Callable[[int, int, str], None]
+#: Maps chain states, or whitened positions (..., d), into the base copy of a mirrored density.
+Fold = Callable[[Any], Any]
+
+
+class Kernel(Protocol):
+    """What :class:`~cobaya_plugins.samplers.HMC` uses of a kernel."""
+
+    name: str
+    #: tuned parameters (name: float or array): saved for ``--resume``, shared by MPI processes
+    params: dict[str, Any]
+
+    def start(self, positions, logdensities, grads, params: dict | None = None) -> Any:
+        """Chain states at ``positions`` (chains, d), with their log-densities (chains,) and
+        gradients (chains, d); ``params`` from a previous run, or initial ones."""
+
+    def warmup(
+        self, states, key, n_chunks: int, report: Report, fold: Fold, fold_positions: Fold
+    ) -> tuple[Any, int]:
+        """Tune ``params`` over ``n_chunks`` chunks: (states, gradients evaluated)."""
+
+    def sample(self, states, key) -> Chunk:
+        """One chunk of transitions with the tuned parameters."""
+
+    def positions(self, states) -> np.ndarray:
+        """The chains' positions (chains, d)."""
+
+    def state_arrays(self, states) -> dict[str, np.ndarray]:
+        """The chain states as named arrays (the first axis over chains)."""
+
+    def restore(self, arrays: dict[str, np.ndarray], params: dict) -> Any:
+        """Chain states from :meth:`state_arrays`' output, with tuned ``params``."""
+
+    def replace(self, states, which: np.ndarray, positions, logdensities, grads) -> Any:
+        """States with the chains ``which`` (boolean, chains) moved to new positions, with
+        their log-densities and gradients (a fresh momentum where the kernel has one)."""
 
 
 def warmup_windows(n_steps: int, first_slow: int = 2) -> list[tuple[int, bool]]:
@@ -67,6 +140,16 @@ def pooled_mean(value: float) -> float:
     return float(np.mean(mpi.allgather(value)))
 
 
+def energy_error_variance(energy: np.ndarray, divergent: np.ndarray, d: int) -> float:
+    """Variance of the energy error per parameter, Var(ΔE)/d, of the steps that did not
+    diverge, as the median of ΔE² scaled to a mean (robust to the rare large errors of a
+    tail); ``inf`` when every step diverged. ``energy``, ``divergent``: (steps, chains)."""
+    kept = energy[~divergent]
+    if kept.size == 0:
+        return float("inf")
+    return float(np.median(kept**2) / CHI2_1_MEDIAN / d)
+
+
 def _jax():
     import jax
     import jax.numpy as jnp
@@ -74,17 +157,27 @@ def _jax():
     return jax, jnp
 
 
+def _replace_rows(state_type, states, which, new_rows: dict[str, Any]):
+    """A state of ``state_type`` (a NamedTuple of arrays over chains) with the rows ``which``
+    of the fields in ``new_rows`` replaced."""
+    _, jnp = _jax()
+    fields = {name: np.array(value) for name, value in states._asdict().items()}
+    for name, rows in new_rows.items():
+        fields[name][which] = rows
+    return state_type(**{name: jnp.asarray(value) for name, value in fields.items()})
+
+
 class NUTS:
-    """NUTS for ``n_chains`` chains on ``logdensity`` (a JAX function of u, shape (d,)), all
-    chains in one compiled, batched call (``jax.vmap``): a batch waits for its deepest tree at
-    each step, which batching the plik gradient pays back (measured: the same time per useful
-    gradient as running the chains one after the other). One step size for all chains, tuned
-    on their mean acceptance (steadier than per chain); mass matrix pooled over the chains.
+    """NUTS for ``options.chains`` chains on ``logdensity`` (a JAX function of u, shape (d,)),
+    all chains in one compiled, batched call (``jax.vmap``): a batch waits for its deepest tree
+    at each step, which batching the plik gradient pays back (measured: the same time per
+    useful gradient as running the chains one after the other). One step size for all chains,
+    tuned on their mean acceptance (steadier than per chain); mass matrix pooled over chains.
     """
 
     name = "nuts"
 
-    def __init__(self, logdensity, n_chains: int, chunk: int, options: Any):
+    def __init__(self, logdensity: Callable, options: KernelOptions):
         import blackjax
         from blackjax.adaptation.step_size import dual_averaging_adaptation
 
@@ -94,7 +187,7 @@ class NUTS:
         self.options = options
         kernel = blackjax.nuts.build_kernel()
         self._da_init, da_update, self._da_final = dual_averaging_adaptation(options.target_accept)
-        depth = options.max_tree_depth
+        depth, n_chains, chunk = options.max_tree_depth, options.chains, options.chunk
 
         def run(states, da_state, key, inverse_mass, step_size, adapt):
             def one(carry, k):
@@ -120,18 +213,25 @@ class NUTS:
             return states, da_state, trace
 
         self._run = AnnouncedJit(run, f"{chunk} NUTS steps of {n_chains} chains")
-        self.chunk, self.n_chains = chunk, n_chains
 
     def start(self, positions, logdensities, grads, params: dict | None = None):
         """Chain states at ``positions`` (n_chains, d) with their log-densities (n_chains,) and
         gradients (n_chains, d); ``params`` from a previous run or the initial ones (unit mass,
         a first step size)."""
-        _, jnp = _jax()
         d = positions.shape[1]
         self.params = params or {"step_size": 0.5 * d ** (-0.25), "inverse_mass": np.eye(d)}
         if self.options.mass == "diagonal":
             self.params["inverse_mass"] = np.diag(np.diag(self.params["inverse_mass"]))
-        return self.replace(None, None, positions, logdensities, grads)
+        return self._state(positions, logdensities, grads)
+
+    @staticmethod
+    def _state(position, logdensity, logdensity_grad):
+        from blackjax.mcmc.hmc import HMCState
+
+        _, jnp = _jax()
+        return HMCState(
+            jnp.asarray(position), jnp.asarray(logdensity), jnp.asarray(logdensity_grad)
+        )
 
     def _chunk(self, states, da_state, key, adapt: bool):
         _, jnp = _jax()
@@ -141,14 +241,14 @@ class NUTS:
         )  # fmt: skip
         return states, da_state, [np.asarray(t) for t in trace]
 
-    def warmup(self, states, key, n_chunks: int, report, fold, fold_positions):
-        """Stan's windowed adaptation; ``report(done, total, summary)`` after each chunk,
-        ``fold(states)`` and ``fold_positions(u)`` map chains to the base copy of a reflected
-        density (identities otherwise)."""
+    def warmup(self, states, key, n_chunks: int, report: Report, fold: Fold, fold_positions: Fold):
+        """Stan's windowed adaptation; ``report`` after each chunk; ``fold`` and
+        ``fold_positions`` move chains and draws to the base copy of a mirrored density
+        (identities otherwise): the mass matrix describes one copy."""
         jax, _ = _jax()
         windows = warmup_windows(n_chunks)
         da_state = self._da_init(self.params["step_size"])
-        done, total = 0, n_chunks * self.chunk
+        done, total = 0, n_chunks * self.options.chunk
         gradients = 0
         for length, update_mass in windows:
             draws = []
@@ -158,7 +258,7 @@ class NUTS:
                 states = fold(states)
                 positions, n_steps, divergent, acceptance = trace
                 draws.append(fold_positions(positions))
-                done += self.chunk
+                done += self.options.chunk
                 gradients += int(n_steps.sum())
                 report(done, total, (
                     f"step size {float(np.exp(da_state.log_step_size)):.3g}, acceptance "
@@ -187,16 +287,15 @@ class NUTS:
             return np.diag(np.diag(cov))
         return 0.5 * (cov + cov.T)
 
-    def sample(self, states, key):
-        """One chunk with the tuned parameters: (states, positions (chunk, chains, d),
-        gradients, divergent, summary statistics)."""
+    def sample(self, states, key) -> Chunk:
+        """One chunk with the tuned parameters."""
         states, _, trace = self._chunk(states, self._da_init(self.params["step_size"]), key, False)
         positions, n_steps, divergent, acceptance = trace
         stats = {
             "acceptance": float(np.nanmean(acceptance)),
             "tree_depth": float(np.mean(np.log2(n_steps + 1))),
         }
-        return states, positions, int(n_steps.sum()), int(divergent.sum()), stats
+        return Chunk(states, positions, int(n_steps.sum()), int(divergent.sum()), stats)
 
     @staticmethod
     def positions(states) -> np.ndarray:
@@ -204,26 +303,29 @@ class NUTS:
         return np.asarray(states.position)
 
     @staticmethod
-    def replace(states, which, positions, logdensities, grads):
-        """States with the chains ``which`` (boolean, n_chains) moved to new positions (all
-        chains, from nothing, when ``states`` is None)."""
+    def state_arrays(states) -> dict[str, np.ndarray]:
+        """Positions, log-densities and their gradients, per chain."""
+        return {name: np.asarray(value) for name, value in states._asdict().items()}
+
+    def restore(self, arrays: dict[str, np.ndarray], params: dict):
+        """States saved by :meth:`state_arrays`, with tuned ``params``."""
+        self.params = params
+        return self._state(arrays["position"], arrays["logdensity"], arrays["logdensity_grad"])
+
+    def replace(self, states, which: np.ndarray, positions, logdensities, grads):
+        """States with the chains ``which`` moved to new positions."""
         from blackjax.mcmc.hmc import HMCState
 
-        _, jnp = _jax()
-        if states is None:
-            return HMCState(jnp.asarray(positions), jnp.asarray(logdensities), jnp.asarray(grads))
-        arrays = [np.array(a) for a in (states.position, states.logdensity, states.logdensity_grad)]
-        for array, new in zip(arrays, (positions, logdensities, grads), strict=True):
-            array[which] = new
-        return HMCState(*(jnp.asarray(a) for a in arrays))
+        new = {"position": positions, "logdensity": logdensities, "logdensity_grad": grads}
+        return _replace_rows(HMCState, states, which, new)
 
 
 class MCLMC:
-    """Microcanonical Langevin MC for ``n_chains`` chains in lockstep on ``logdensity`` (u)."""
+    """Microcanonical Langevin MC for ``options.chains`` chains in lockstep on ``logdensity``."""
 
     name = "mclmc"
 
-    def __init__(self, logdensity, n_chains: int, chunk: int, options: Any):
+    def __init__(self, logdensity: Callable, options: KernelOptions):
         import blackjax
         from blackjax.mcmc import integrators
 
@@ -232,6 +334,7 @@ class MCLMC:
         jax, jnp = _jax()
         self.options = options
         kernel = blackjax.mcmc.mclmc.build_kernel(integrator=integrators.isokinetic_mclachlan)
+        n_chains, chunk = options.chains, options.chunk
 
         def run(states, key, L, step_size):
             def one(states, k):
@@ -239,35 +342,33 @@ class MCLMC:
                 new, info = jax.vmap(lambda kk, s: kernel(kk, s, logdensity, 1.0, L, step_size))(
                     keys, states
                 )
-                bad = ~jnp.isfinite(new.logdensity) | ~jnp.all(jnp.isfinite(new.position), -1)
-                bad = bad | ~jnp.isfinite(info.energy_change)
-                keep = jax.tree.map(
-                    lambda n, o: jnp.where(bad.reshape((-1,) + (1,) * (n.ndim - 1)), o, n),
-                    new, states,
-                )  # fmt: skip
-                energy = jnp.where(bad, 0.0, info.energy_change)
-                return keep, (keep.position, bad, energy)
+                # blackjax undoes a step that reached a NaN or a zero density (the chain stays,
+                # with a fresh momentum) and reports it only through `nonans`
+                return new, (new.position, ~info.nonans, info.energy_change)
 
             keys = jax.random.split(key, chunk)
             return jax.lax.scan(one, states, keys)
 
         self._run = AnnouncedJit(run, f"{chunk} MCLMC steps of {n_chains} chains")
-        self.chunk, self.n_chains = chunk, n_chains
 
     def start(self, positions, logdensities, grads, params: dict | None = None):
         """Chain states at ``positions`` (n_chains, d) with their log-densities and gradients,
         and fresh momenta (random unit vectors, from the positions' bits)."""
-        from blackjax.mcmc.integrators import IntegratorState
-
-        _, jnp = _jax()
         n, d = positions.shape
         self.d = d
         self.params = params or {"step_size": float(np.sqrt(d)) * 0.25, "L": float(np.sqrt(d))}
         # momenta of this start and of later refreshes (reproducible: seeded by the positions)
         self._rng = np.random.default_rng(np.abs(np.asarray(positions)).view(np.uint64).ravel())
+        return self._state(positions, self._momenta(n), logdensities, grads)
+
+    @staticmethod
+    def _state(position, momentum, logdensity, logdensity_grad):
+        from blackjax.mcmc.integrators import IntegratorState
+
+        _, jnp = _jax()
         return IntegratorState(
-            jnp.asarray(positions), jnp.asarray(self._momenta(n)), jnp.asarray(logdensities),
-            jnp.asarray(grads),
+            jnp.asarray(position), jnp.asarray(momentum), jnp.asarray(logdensity),
+            jnp.asarray(logdensity_grad),
         )  # fmt: skip
 
     def _momenta(self, n: int) -> np.ndarray:
@@ -277,32 +378,28 @@ class MCLMC:
 
     def _chunk(self, states, key):
         _, jnp = _jax()
-        return self._run(
+        states, trace = self._run(
             states, key, jnp.asarray(self.params["L"]), jnp.asarray(self.params["step_size"])
         )
+        return states, tuple(np.asarray(t) for t in trace)
 
-    def warmup(self, states, key, n_chunks: int, report, fold, fold_positions):
+    def warmup(self, states, key, n_chunks: int, report: Report, fold: Fold, fold_positions: Fold):
         """Step size from the energy error (the first 2/3), then L from the draws' ESS (in the
         base copy: ``fold``, ``fold_positions`` as for NUTS)."""
         jax, _ = _jax()
         target = self.options.energy_variance
-        done, total, gradients = 0, n_chunks * self.chunk, 0
+        done, total, gradients = 0, n_chunks * self.options.chunk, 0
         tune_step = max(1, (2 * n_chunks) // 3)
         draws = []
         for i in range(n_chunks):
             key, sub = jax.random.split(key)
-            states, (positions, bad, energy) = self._chunk(states, sub)
+            states, (positions, divergent, energy) = self._chunk(states, sub)
             states = fold(states)
-            positions, bad, energy = (np.asarray(t) for t in (positions, bad, energy))
             positions = fold_positions(positions)
-            done += self.chunk
-            gradients += 2 * bad.size
-            # robust to the rare large energy errors of a tail: the median of ΔE²/d over the
-            # chunk, scaled to a mean (the median of a χ²₁ variable is 0.455 of its mean)
-            variance = (
-                float(np.median(energy[~bad] ** 2) / 0.455 / self.d) if (~bad).any() else np.inf
-            )
-            variance = pooled_mean(variance)  # one step size for the chains of all processes
+            done += self.options.chunk
+            gradients += 2 * divergent.size
+            # one step size for the chains of all processes
+            variance = pooled_mean(energy_error_variance(energy, divergent, self.d))
             if i < tune_step:  # Var(ΔE)/d ∝ ε⁶: move towards the target, by at most 2x a chunk
                 factor = (
                     (target / max(variance, 1e-12)) ** (1 / 6) if np.isfinite(variance) else 0.5
@@ -313,8 +410,8 @@ class MCLMC:
                 draws.append(positions)
             report(done, total, (
                 f"step size {self.params['step_size']:.3g}, L {self.params['L']:.3g}, energy "
-                f"error variance per dimension {variance:.2g} (target {target:g}), "
-                f"{int(bad.sum())} divergent"
+                f"error variance per parameter {variance:.2g} (target {target:g}), "
+                f"{int(divergent.sum())} divergent"
             ))  # fmt: skip
         if draws:
             chains = np.swapaxes(pooled_draws(np.concatenate(draws)), 0, 1)  # (chains, steps, d)
@@ -323,31 +420,45 @@ class MCLMC:
             self.params["L"] = float(0.4 * self.params["step_size"] * np.mean(steps / ess))
         return states, gradients
 
-    def sample(self, states, key):
-        """One chunk with the tuned parameters: (states, positions (chunk, chains, d),
-        gradients, divergent, summary statistics)."""
-        states, (positions, bad, energy) = self._chunk(states, key)
-        positions, bad, energy = (np.asarray(t) for t in (positions, bad, energy))
-        stats = {"energy_variance": float(np.mean(energy[~bad] ** 2) / self.d)}
-        return states, positions, 2 * bad.size, int(bad.sum()), stats
+    def sample(self, states, key) -> Chunk:
+        """One chunk with the tuned parameters."""
+        states, (positions, divergent, energy) = self._chunk(states, key)
+        stats = {"energy_error_variance_per_parameter": energy_error_variance(
+            energy, divergent, self.d)}  # fmt: skip
+        return Chunk(states, positions, 2 * divergent.size, int(divergent.sum()), stats)
 
     @staticmethod
     def positions(states) -> np.ndarray:
         """The chains' positions (n_chains, d)."""
         return np.asarray(states.position)
 
+    @staticmethod
+    def state_arrays(states) -> dict[str, np.ndarray]:
+        """Positions, momenta, log-densities and their gradients, per chain."""
+        return {name: np.asarray(value) for name, value in states._asdict().items()}
+
+    def restore(self, arrays: dict[str, np.ndarray], params: dict):
+        """States saved by :meth:`state_arrays`, with tuned ``params``."""
+        self.params = params
+        self.d = arrays["position"].shape[1]
+        self._rng = np.random.default_rng(np.abs(arrays["position"]).view(np.uint64).ravel())
+        return self._state(
+            arrays["position"], arrays["momentum"], arrays["logdensity"], arrays["logdensity_grad"]
+        )
+
     def replace(self, states, which: np.ndarray, positions, logdensities, grads):
         """States with the chains ``which`` moved to new positions, with fresh momenta (a
         momentum refresh leaves MCLMC's stationary distribution unchanged)."""
         from blackjax.mcmc.integrators import IntegratorState
 
-        _, jnp = _jax()
-        arrays = [np.array(a) for a in (states.position, states.momentum, states.logdensity,
-                                        states.logdensity_grad)]  # fmt: skip
-        momenta = self._momenta(int(which.sum()))
-        for array, new in zip(arrays, (positions, momenta, logdensities, grads), strict=True):
-            array[which] = new
-        return IntegratorState(*(jnp.asarray(a) for a in arrays))
+        new = {
+            "position": positions,
+            "momentum": self._momenta(int(np.sum(which))),
+            "logdensity": logdensities,
+            "logdensity_grad": grads,
+        }
+        return _replace_rows(IntegratorState, states, which, new)
 
 
-KERNELS = {"nuts": NUTS, "mclmc": MCLMC}
+#: The kernels by their ``kernel:`` name.
+KERNELS: dict[str, type[NUTS] | type[MCLMC]] = {"nuts": NUTS, "mclmc": MCLMC}

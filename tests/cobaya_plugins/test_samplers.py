@@ -15,7 +15,7 @@ from cobaya.run import run
 
 from cobaya_plugins.samplers.convergence import bulk_ess, expand_weights, split_rhat
 from cobaya_plugins.samplers.optimize import covariance, hessian, maximize
-from cobaya_plugins.samplers.unconstrained import Unconstrained
+from cobaya_plugins.samplers.coordinates import LogitCoordinates
 
 HERE = Path(__file__).parent
 BIN = Path(sys.executable).parent
@@ -69,7 +69,7 @@ def cobaya_run(tmp_path: Path, *args: str, timeout: float = 600) -> str:
 
 def test_unbounded_map_round_trip_and_jacobian():
     bounds = np.array([[0.0, 5.0], [-np.inf, np.inf], [1.0, np.inf], [-np.inf, 2.0]])
-    space = Unconstrained(bounds)
+    space = LogitCoordinates(bounds)
     assert space.kinds == ["logit", "identity", "lower", "upper"]
     x = np.array([0.3, -7.0, 1.5, 1.2])
     z = space.to_z(x)

@@ -1,8 +1,11 @@
-r"""The sampled parameters mapped to an unbounded space, for gradient samplers.
+r"""Coordinates without walls for the gradient samplers: each sampled parameter ``x`` a function
+of one coordinate ``z`` in ℝ, so that prior bounds are no walls.
 
 Hamiltonian trajectories and quasi-Newton steps move freely; a prior bound is a wall that they
-hit (a rejected step, a divergence) and that a mass matrix cannot describe. So the gradient
-samplers work on ``z`` in ℝ^d, with each sampled parameter ``x`` a smooth function of one ``z``:
+hit (a rejected step, a divergence) and that a mass matrix cannot describe. Two maps:
+
+:class:`LogitCoordinates` (``bounds: logit``, and HMC's start in every case), x a smooth function
+of z:
 
 * two-sided bounds [a, b] (uniform priors, truncated distributions): x = a + (b − a)·σ(z),
   σ the logistic function, log|dx/dz| = log(b − a) + log σ(z) + log σ(−z);
@@ -14,6 +17,11 @@ back to ``x`` are samples of the posterior. Why these maps: a parameter that pil
 a bound of its uniform prior (plik's ``xi_sz_cib`` → 1, ``ksz_norm`` → 0) has, in ``z``, a
 smooth density with an exponential tail instead of a cliff; interior parameters, a few σ wide
 inside a wide prior, are mapped almost linearly (their ``z`` density stays near Gaussian).
+
+:class:`MirrorCoordinates` (``bounds: reflect``): the posterior continued by its mirror images
+at the bounds (a periodic density for two-sided bounds), so that a parameter piled against a
+bound becomes a symmetric bump. A chain moves freely over all the copies and ``to_x`` maps
+every copy back: nothing is moved between transitions, so every kernel stays exact.
 """
 
 from __future__ import annotations
@@ -52,7 +60,7 @@ class _Coordinates:
         return logdensity
 
 
-class Unconstrained(_Coordinates):
+class LogitCoordinates(_Coordinates):
     """The map between sampled parameters ``x`` (shape (..., d), within ``bounds``) and ``z``
     in ℝ^d. ``bounds``: shape (d, 2), ±inf where a side is open."""
 
@@ -96,7 +104,7 @@ class Unconstrained(_Coordinates):
         return np.where(self._upper, -np.exp(z), d)
 
 
-class Reflected(_Coordinates):
+class MirrorCoordinates(_Coordinates):
     """The map between sampled parameters ``x`` and ``z`` in ℝ^d that folds ``z`` back into the
     prior at its bounds, as a mirror: a trajectory that reaches a bound comes back reflected.
 
@@ -106,8 +114,13 @@ class Reflected(_Coordinates):
     z is the posterior's mirror images, continuous at the bounds. Why: a posterior piled up
     against a bound (plik's ``ksz_norm`` → 0, ``xi_sz_cib`` → 1) becomes a symmetric bump around
     the bound in z, instead of the exponential tail of the logit map, in which a chain can wander
-    far (measured: docs/gradients.md). :meth:`fold` maps z to the base copy (a symmetry of the
-    density of z, so it may be applied between transitions).
+    far (measured: docs/gradients.md).
+
+    :meth:`fold` maps z to the base copy. The mirror is a symmetry of the density of z, but not
+    of a transition with a dense metric (a mirror flips one coordinate of the momentum, which
+    changes its kinetic energy), so folding between transitions would bias the chain: HMC folds
+    only in warm-up, whose draws are not kept. A translation by a period (two-sided bounds)
+    does commute with every kernel, which is why the unfolded chain is exact.
     """
 
     def to_x(self, z: Any, xp: Any = np) -> Any:
