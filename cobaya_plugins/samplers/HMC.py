@@ -273,7 +273,7 @@ class HMC(CovmatSampler):
     def _start_point(self) -> tuple[np.ndarray, np.ndarray]:
         """The maximum of the density of z and a covariance there (Hessian, or ``covmat``)."""
         space = self.start_coordinates
-        x_ref = self.model.prior.reference(random_state=self._rng)
+        x_ref = self.model.prior.reference(random_state=self.random_state)
         z_ref = space.to_z(x_ref)
         proposal_cov, _ = self.initial_proposal_covmat()
         width_x = np.sqrt(np.diag(proposal_cov))
@@ -327,9 +327,11 @@ class HMC(CovmatSampler):
             z_start, cov = self._to_chain_coordinates(*self._start_point())  # on the main process
             kernel = self._kernel(z_start, np.linalg.cholesky(cov))
             d = len(self.names)
-            positions = 0.5 * self._rng.standard_normal((self.chains, d))  # the core of N(0, 1)
+            positions = 0.5 * self.random_state.standard_normal(
+                (self.chains, d)
+            )  # the core of N(0, 1)
             states = kernel.start(*self._evaluate_u(positions))
-            key = jax.random.PRNGKey(int(self._rng.integers(2**31)))
+            key = jax.random.PRNGKey(int(self.random_state.integers(2**31)))
             n_chunks = max(5, round(self.warmup / self.chunk))
             start = time.perf_counter()
             self.mpi_info(

@@ -15,11 +15,7 @@ from cobaya_plugins import cobaya_internals
 PACKAGE = Path(__file__).parents[2] / "cobaya_plugins"
 ADAPTER = PACKAGE / "cobaya_internals.py"
 #: Private Cobaya names still reached outside the adapter, each with its reason (keep it short).
-KNOWN = {
-    # Sampler._rng: HMC should use the public `random_state` property (as BestFit does); left to
-    # the owner of HMC.py (issue 21, items 1-4).
-    ("samplers/HMC.py", "_rng"),
-}
+KNOWN: set[tuple[str, str]] = set()
 
 
 def private_names(tree: ast.AST) -> set[str]:
