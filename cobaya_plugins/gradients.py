@@ -15,8 +15,9 @@ r"""A Cobaya model's log-posterior in JAX: value and gradient, compiled once.
 4. **likelihoods**: each likelihood's JAX form (its ``jax_logp()``: every class of
    ``cobaya_plugins.planck`` on the JAX path), and external ``lambda`` likelihoods.
 
-The result equals ``model.logpost(x)`` (tested to ≤ 1e-3; the differences are float rounding in
-the emulator) and is differentiable. A component that has no JAX form stops the construction
+The result equals ``model.logpost(x)`` (tested to 1e-8 with the emulator's ``precision:
+float64``, measured ≤ 6e-11; to 1e-2 with its default float32 numpy path, measured ≤ 2.3e-3) and
+is differentiable. A component that has no JAX form stops the construction
 with a ``LoggedError`` that names it and the fix.
 
 The contract for a component of this package or yours (duck-typed, nothing to register):
