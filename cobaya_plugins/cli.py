@@ -1,5 +1,5 @@
 """Command line: ``python -m cobaya_plugins info | mock | triangle | install | validate |
-residuals | emulator-check`` (``--help`` on each).
+residuals | emulator-check | profile`` (``--help`` on each).
 
 Errors print one line (``error: ...``, fixes written as this command's flags) and exit 1;
 ``info`` also exits 1 when the file's self-check fails, ``install`` when a download, check or
@@ -228,7 +228,9 @@ def _emulator_check(args: argparse.Namespace) -> int:
     from cobaya_plugins.emulator_check import format_report, run_check
 
     covmat = None if args.covmat.lower() == "none" else args.covmat
-    report = run_check(args.n, args.settings, seed=args.seed, mock_dir=args.mock_dir, covmat=covmat)
+    report = run_check(args.n, args.settings, seed=args.seed, mock_dir=args.mock_dir,
+                       covmat=covmat, progress=lambda line: print(line, flush=True))  # fmt: skip
+    print()
     print(format_report(report))
     return 0
 
@@ -318,17 +320,24 @@ def _profile(args: argparse.Namespace) -> int:
     if not Path(args.yaml).is_file():
         raise FileNotFoundError(f"YAML file not found: {args.yaml}")
     info = yaml_load_file(args.yaml)
-    result = profile(info, args.param, values, ignore_prior=args.ignore_prior, seed=args.seed)
+    out = Path(args.out or Path(PROFILES_FOLDER) / args.param)
+    result = profile(info, args.param, values, ignore_prior=args.ignore_prior, seed=args.seed,
+                     progress=lambda line: print(line, flush=True))  # fmt: skip
     what = "-2 log(likelihood)" if args.ignore_prior else "-2 log(posterior)"
     print(f"Profile of {args.param} ({what}; best fit {result.best_chi2:.3f} at "
           f"{args.param} = {result.best_x[result.names.index(args.param)]:.6g}; "
           f"{sum(result.evaluations)} evaluations, {result.seconds:.1f} s)")  # fmt: skip
-    print(result.table())
+    shown = result.moving()
+    print(result.table(shown))
+    hidden = len(result.names) - 1 - len(shown)
+    if hidden:
+        print(f"(shown: the other parameters that move most along the profile, in units of "
+              f"their expected width; all {len(result.names) - 1} are in "
+              f"{out.with_suffix('.txt')})")  # fmt: skip
     for name, level in (("68%", 1.0), ("95%", 4.0)):
         interval = result.interval(level)
         if interval is not None:
             print(f"{name} interval (Δχ² < {level:g}): [{interval[0]:.6g}, {interval[1]:.6g}]")
-    out = Path(args.out or Path(PROFILES_FOLDER) / args.param)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".txt").write_text(result.table() + "\n", encoding="utf-8")
     plot(result, out.with_suffix(".png"))

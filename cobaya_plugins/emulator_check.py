@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -106,7 +106,7 @@ def cv_deviation(emulated: Mapping[str, np.ndarray], reference: Mapping[str, np.
     return out
 
 
-def _mock_likelihoods(mock_dir: str | os.PathLike | None) -> dict:
+def _mock_likelihoods(mock_dir: str | os.PathLike | None, say: Callable[[str], None]) -> dict:
     """The three CMB mock likelihoods (written with seed 0 into ``mock_dir`` when missing)."""
     from cobaya_plugins.clik import open_clik
     from cobaya_plugins.mock import CMB_KINDS, write_mock
@@ -115,9 +115,14 @@ def _mock_likelihoods(mock_dir: str | os.PathLike | None) -> dict:
     out = {}
     for kind in CMB_KINDS:
         path = directory / f"{kind}.clik"
+        start = time.perf_counter()
         if not path.exists():
             write_mock(kind, directory, seed=0)
+            action = "wrote and opened"
+        else:
+            action = "opened"
         out[kind] = open_clik(path)
+        say(f"Mock likelihoods: {action} {path} ({time.perf_counter() - start:.1f} s)")
     return out
 
 
@@ -127,10 +132,13 @@ def run_check(
     seed: int = 0,
     mock_dir: str | os.PathLike | None = None,
     covmat: str | os.PathLike | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict:
     """Compare emulator and CLASS at ``n`` points for each named settings; returns the report.
 
     ``covmat``: Cobaya covmat file the points are drawn with (None: Planck's errors, uncorrelated).
+    ``progress``, if given, is called with one line of text per stage and per CLASS point (CLASS
+    takes seconds a point).
     Report: ``{"n", "covmat", "emulator_ms", "settings": {name: {"class_s", "dchi2": {kind:
     array (n,)}, "dchi2_anchored": {kind: array (n,)}, "cv": {spectrum: array (n,)}}}}`` (point
     0 is the best fit; "anchored": the emulator corrected by :class:`AnchorCorrection` measured
@@ -141,11 +149,17 @@ def run_check(
     unknown = [s for s in settings if s not in CLASS_SETTINGS]
     if unknown:
         raise ValueError(f"Unknown CLASS settings {unknown}; choose from {list(CLASS_SETTINGS)}.")
+
+    def say(line: str) -> None:
+        if progress is not None:
+            progress(line)
+
     points = draw_points(n, seed, read_covmat(covmat) if covmat else None)
-    likelihoods = _mock_likelihoods(mock_dir)
+    likelihoods = _mock_likelihoods(mock_dir, say)
     emulator = CMBEmulator()
     start = time.perf_counter()
     emulated = [emulator(p) for p in points]
+    say(f"Emulator: {n} point(s) in {time.perf_counter() - start:.1f} s")
     report = {
         "n": n,
         "covmat": str(covmat) if covmat else None,
@@ -159,7 +173,13 @@ def run_check(
 
     for name in settings:
         start = time.perf_counter()
-        reference = [class_spectra(p, CLASS_SETTINGS[name]) for p in points]
+        reference = []
+        for k, point in enumerate(points, start=1):
+            reference.append(class_spectra(point, CLASS_SETTINGS[name]))
+            say(
+                f"CLASS settings '{name}': point {k}/{n} "
+                f"({time.perf_counter() - start:.1f} s so far)"
+            )
         class_s = (time.perf_counter() - start) / n
         pairs = list(zip(emulated, reference, strict=True))
         dchi2 = {

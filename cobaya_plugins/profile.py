@@ -12,13 +12,19 @@ the SZ prior, belong to the Planck likelihood, and a uniform prior adds a consta
 log(likelihood) with ``--ignore-prior``; Δχ² is measured from the smallest χ² found (the global
 fit or a profile point). The 1σ (2σ) interval is where Δχ² < 1 (4), from linear interpolation
 between the points.
+
+The parameter's name is checked against the YAML's sampled parameters (its ``params`` block and
+its components' defaults) before the model is built, so a misspelling is answered in seconds,
+with a suggestion. ``progress`` receives a line at each stage (model built, global fit, each
+point); :meth:`Profile.table` is the whole table (the file), :meth:`Profile.summary` a narrow one
+for the screen.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,16 +32,25 @@ from typing import Any
 import numpy as np
 
 from cobaya_plugins.samplers.optimize import maximize
+from cobaya_plugins.suggest import close_match
 
 #: Δχ² of the 1σ and 2σ levels of one parameter.
 LEVELS = {"1σ": 1.0, "2σ": 4.0}
+
+#: Other parameters shown by :meth:`Profile.summary` (those that move most along the profile),
+#: at most, within a line of :data:`SCREEN_WIDTH` characters; a parameter whose best fit moves
+#: by less than :data:`STILL` of its expected width over the profile is not shown.
+SUMMARY_COLUMNS = 4
+SCREEN_WIDTH = 100
+STILL = 0.01
 
 
 @dataclass
 class Profile:
     """A profile: ``param``, its ``values`` (n,), ``chi2`` (n,), the other parameters at each
     value (``points``: (n, d) in ``names`` order), the global best fit (``best_x``,
-    ``best_chi2``), ``evaluations`` per point and the wall ``seconds`` of the minimisations."""
+    ``best_chi2``), ``evaluations`` per point, the wall ``seconds`` of the minimisations and
+    the ``widths`` (d,) the parameters' steps were scaled by (their expected widths)."""
 
     param: str
     names: list[str]
@@ -46,6 +61,7 @@ class Profile:
     best_chi2: float
     evaluations: list[int] = field(default_factory=list)
     seconds: float = 0.0
+    widths: np.ndarray | None = None
 
     @property
     def chi2_min(self) -> float:
@@ -74,20 +90,48 @@ class Profile:
         high = crossing(last, last + 1) if last < len(v) - 1 else math.inf
         return low, high
 
-    def table(self) -> str:
-        """The profile as text: value, Δχ², χ², and the other parameters."""
-        others = [n for n in self.names if n != self.param]
+    def table(self, others: Sequence[str] | None = None) -> str:
+        """The profile as text, one row per value: the value, Δχ², χ², then ``others`` (names;
+        default: every other parameter) at their best fit for that value."""
+        if others is None:
+            others = [n for n in self.names if n != self.param]
         index = [self.names.index(n) for n in others]
+        width = [max(12, len(n)) for n in others]
         header = f"{self.param:>12s} {'Δχ²':>9s} {'χ²':>11s} " + " ".join(
-            f"{n:>12s}" for n in others
+            f"{n:>{w}s}" for n, w in zip(others, width, strict=True)
         )
         order = np.argsort(self.values)
         rows = [
             f"{self.values[k]:12.6g} {self.delta_chi2[k]:9.3f} {self.chi2[k]:11.3f} "
-            + " ".join(f"{self.points[k, i]:12.6g}" for i in index)
+            + " ".join(f"{self.points[k, i]:{w}.6g}" for i, w in zip(index, width, strict=True))
             for k in order
         ]
         return "\n".join([header, *rows])
+
+    def moving(self, n: int = SUMMARY_COLUMNS, width: int = SCREEN_WIDTH) -> list[str]:
+        """Up to ``n`` other parameters, those that move most along the profile (the range of
+        their best-fit values over the points, in units of :attr:`widths`; those moving less
+        than :data:`STILL` of a width are left out), as many as fit in a :meth:`table` of
+        ``width`` characters."""
+        others = [k for k, name in enumerate(self.names) if name != self.param]
+        spread = np.ptp(self.points[:, others], axis=0)
+        if self.widths is not None:
+            spread = spread / np.asarray(self.widths, dtype=float)[others]
+        chosen: list[str] = []
+        used = 12 + 1 + 9 + 1 + 11
+        for k in np.argsort(-spread, kind="stable")[:n]:
+            name = self.names[others[k]]
+            if self.widths is not None and spread[k] < STILL:
+                break
+            used += 1 + max(12, len(name))
+            if used > width:
+                break
+            chosen.append(name)
+        return chosen
+
+    def summary(self, n: int = SUMMARY_COLUMNS) -> str:
+        """:meth:`table` with only the :meth:`moving` other parameters (for a screen)."""
+        return self.table(self.moving(n))
 
 
 def parse_values(text: str) -> np.ndarray:
@@ -122,29 +166,60 @@ def expected_widths(model: Any) -> np.ndarray:
     return np.array(widths)
 
 
+def sampled_parameters(info: Mapping[str, Any]) -> list[str]:
+    """The sampled parameters of the Cobaya input ``info``, read from its ``params`` block and
+    its components' default ``params`` (Cobaya's ``update_info``), without building the model
+    (seconds instead of the tens of seconds a model with an anchored emulator and plik take)."""
+    from cobaya.input import update_info
+    from cobaya.parameterization import is_sampled_param
+
+    full = update_info({k: v for k, v in info.items() if k not in ("sampler", "output")})
+    return [p for p, value in (full.get("params") or {}).items() if is_sampled_param(value)]
+
+
+def check_parameter(param: str, names: Sequence[str]) -> None:
+    """``ValueError`` (in the command's flag, with a "did you mean") when ``param`` is not one
+    of the sampled parameters ``names``."""
+    if param in names:
+        return
+    match = close_match(param, names)
+    hint = f" (did you mean --param {match}?)" if match else ""
+    raise ValueError(
+        f"--param {param}: not a sampled parameter of this model{hint}; sampled: {list(names)}"
+    )
+
+
 def profile(
     info: Mapping[str, Any],
     param: str,
     values: Sequence[float],
     ignore_prior: bool = False,
     seed: int | None = 0,
-    log: Any = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Profile:
     """The profile of ``param`` over ``values`` for the Cobaya input ``info`` (a dict, as from
     a YAML file; its ``sampler`` and ``output`` are ignored). Raises ``ValueError`` for a
-    parameter that is not sampled or values outside its prior."""
+    parameter that is not sampled (before building the model) or values outside its prior.
+    ``progress``, if given, is called with one line of text at each stage and each point."""
     from cobaya.model import get_model
 
     from cobaya_plugins.gradients import LogPosterior
 
+    def say(line: str) -> None:
+        if progress is not None:
+            progress(line)
+
     info = {k: v for k, v in info.items() if k not in ("sampler", "output")}
+    check_parameter(param, sampled_parameters(info))
+    say("Building the model and its JAX log-posterior...")
+    begin = time.perf_counter()
     model = get_model(info)
     posterior = LogPosterior(model, ignore_prior=ignore_prior)
     names = posterior.sampled_names
-    if param not in names:
-        raise ValueError(
-            f"--param {param}: not a sampled parameter of this model; sampled: {names}"
-        )
+    check_parameter(param, names)
+    say(
+        f"Model built in {time.perf_counter() - begin:.1f} s; compiling and finding the best fit..."
+    )
     i = names.index(param)
     bounds = posterior.bounds
     values = np.asarray(values, dtype=float)
@@ -159,6 +234,11 @@ def profile(
     posterior.value_and_grad(x_ref)  # compile (announced)
     start = time.perf_counter()
     best = maximize(posterior.value_and_grad, x_ref, widths, bounds)
+    say(
+        f"Best fit: χ² {-2 * best.value:.3f} at {param} = {best.x[i]:.6g} ({best.n_evaluations} "
+        f"evaluations, {time.perf_counter() - start:.1f} s); now {len(values)} value(s) of "
+        f"{param}, nearest first:"
+    )
     others = np.array([k for k in range(len(names)) if k != i])
 
     def conditional(v: float):
@@ -173,7 +253,8 @@ def profile(
     solutions: dict[int, np.ndarray] = {}
     chi2 = np.full(len(values), np.nan)
     evaluations = [0] * len(values)
-    for k in order:
+    for step, k in enumerate(order, start=1):
+        point_start = time.perf_counter()
         done = list(solutions)
         if done:  # warm start from the nearest value already done
             nearest = min(done, key=lambda j: abs(values[j] - values[k]))
@@ -184,11 +265,11 @@ def profile(
         solutions[k] = np.insert(found.x, i, values[k])
         chi2[k] = -2 * found.value
         evaluations[k] = found.n_evaluations
-        if log is not None:
-            log.info(
-                "%s = %g: chi2 %.3f (%d evaluations)",
-                param, values[k], chi2[k], found.n_evaluations,
-            )  # fmt: skip
+        say(
+            f"  [{step}/{len(values)}] {param} = {values[k]:.6g}: χ² {chi2[k]:.3f}, Δχ² from the "
+            f"global fit {chi2[k] + 2 * best.value:.3f} ({found.n_evaluations} evaluations, "
+            f"{time.perf_counter() - point_start:.1f} s)"
+        )
     return Profile(
         param=param,
         names=names,
@@ -199,6 +280,7 @@ def profile(
         best_chi2=-2 * best.value,
         evaluations=evaluations,
         seconds=time.perf_counter() - start,
+        widths=widths,
     )
 
 

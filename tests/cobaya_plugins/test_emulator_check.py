@@ -1,5 +1,7 @@
 """emulator-check: points, cosmic-variance deviations, Δχ² plumbing, the command line."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -59,6 +61,24 @@ def test_check_with_class_replaced_by_the_emulator(mock_paths, monkeypatch):
         assert values.shape == (3,) and np.all(values == 0)
     text = emulator_check.format_report(report)
     assert "highl_TTTEEE_lite" in text and "σ_cv" in text
+
+
+def test_progress_per_stage_and_per_class_point(mock_paths, monkeypatch, capsys):
+    """A line per mock file, one for the emulator and one per CLASS point, in order; the
+    command prints them before its report."""
+    emulator = CMBEmulator()
+    monkeypatch.setattr(emulator_check, "class_spectra", lambda point, settings: emulator(point))
+    mock_dir = next(iter(mock_paths.values())).parent
+    lines = []
+    emulator_check.run_check(3, ["matched"], mock_dir=mock_dir, progress=lines.append)
+    assert [re.sub(r" \(?[\d.]+ s.*", "", line) for line in lines] == [
+        *(f"Mock likelihoods: opened {mock_dir / f'{kind}.clik'}" for kind in CMB_KINDS),
+        "Emulator: 3 point(s) in",
+        *(f"CLASS settings 'matched': point {k}/3" for k in (1, 2, 3)),
+    ], lines
+    assert main(["emulator-check", "--n", "2", "--mock-dir", str(mock_dir)]) == 0
+    out = capsys.readouterr().out
+    assert out.index("CLASS settings 'matched': point 2/2") < out.index("CosmoPower emulator vs")
 
 
 def test_unknown_settings_refused(mock_paths):
