@@ -1,0 +1,314 @@
+r"""Gaussian processes in JAX: several outputs from the same inputs, each with an uncertainty.
+
+One independent GP per output column (e.g. one per PCA coefficient, one per derived parameter),
+all sharing the training inputs:
+
+* **inputs** whitened by the training points' mean and covariance (z = W(x - mean), so the
+  degenerate directions of a posterior become unit directions), constant inputs left out;
+* **outputs** standardised per column (mean 0, variance 1 over the training points);
+* **mean** linear in the whitened inputs, its coefficients marginalised under a flat prior
+  (Rasmussen & Williams 2006, §2.7): the spectra are nearly linear in the parameters over a
+  posterior, so the GP only learns what is not, and its variance grows (quadratically) away from
+  the training points, where the linear coefficients' uncertainty takes over;
+* **kernel** ARD Matérn-5/2 (default) or squared exponential, with per-output amplitude σ_f,
+  length scale per input, and a white-noise variance σ_f²·r (r ≥ 1e-10: a jitter, or the exact
+  code's own numerical noise when it has some);
+* **hyperparameters** maximise the sum of the outputs' restricted log marginal likelihoods
+  (R&W eq. 2.45 without its constant; independent, so
+  each output gets its own optimum) with scipy's L-BFGS-B on JAX's exact gradient, from the
+  previous fit's values when there is one, on at most ``fit_points`` training points (a random
+  subset: the cost is cubic in their number); the training set is then conditioned on in full.
+  Compiled shapes are padded (points to a multiple of 32, outputs of 8, padding that leaves the
+  likelihood unchanged) so that a growing training set recompiles rarely.
+
+:meth:`GaussianProcesses.predict` (numpy, ~1 ms for 30 outputs and 300 points) gives the mean
+and variance of the outputs (the variance includes the noise term: it is the error against a new
+exact call); :meth:`~GaussianProcesses.jax_mean` is the same mean as a JAX-traceable function;
+:meth:`~GaussianProcesses.leave_one_out` the closed-form leave-one-out predictions (Rasmussen &
+Williams 2006, eq. 5.12, with K⁻¹ replaced by the precision that marginalises the mean) used to
+calibrate the uncertainty.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import numpy as np
+
+#: Kernels understood by :class:`GaussianProcesses`.
+KERNELS = ("matern52", "rbf")
+#: Bounds of the hyperparameters (natural log): amplitude σ_f (standardised outputs), length
+#: scales (whitened inputs), noise ratio r = σ_n²/σ_f².
+LOG_AMPLITUDE = (math.log(1e-3), math.log(1e3))
+LOG_LENGTH = (math.log(5e-2), math.log(1e3))
+LOG_NOISE = (math.log(1e-10), math.log(1.0))
+#: Starting hyperparameters of a first fit: σ_f, length scale, noise ratio.
+START = (1.0, 2.0, 1e-6)
+
+
+def _pad(n: int, multiple: int) -> int:
+    return max(multiple, -(-n // multiple) * multiple)
+
+
+def _kernel_of_r2(r2: Any, kernel: str, xp: Any) -> Any:
+    """Unit-amplitude kernel of the scaled squared distance r²."""
+    if kernel == "rbf":
+        return xp.exp(-0.5 * r2)
+    r = xp.sqrt(xp.maximum(r2, 1e-300))
+    s5 = math.sqrt(5.0) * r
+    return (1 + s5 + 5.0 / 3.0 * r2) * xp.exp(-s5)
+
+
+@functools.cache
+def _objective(kernel: str):
+    """JIT-compiled value and gradient of the summed negative log marginal likelihood."""
+    import jax
+    import jax.numpy as jnp
+
+    from cobaya_plugins.jax_compile import enable_cache
+
+    enable_cache()
+    jax.config.update("jax_enable_x64", True)
+
+    def one(theta, z, y, mask):
+        # theta: (d+2,) = log sigma_f, log lengths (d), log noise ratio
+        d = z.shape[1]
+        amp2 = jnp.exp(2 * theta[0])
+        scaled = z / jnp.exp(theta[1 : 1 + d])
+        sq = jnp.sum(scaled**2, axis=1)
+        r2 = jnp.maximum(sq[:, None] + sq[None, :] - 2 * scaled @ scaled.T, 0.0)
+        k = _kernel_of_r2(r2, kernel, jnp) + jnp.exp(theta[-1]) * jnp.eye(len(y))
+        k = amp2 * (k * mask[:, None] * mask[None, :]) + jnp.diag(1.0 - mask)
+        chol = jnp.linalg.cholesky(k)
+        h = jnp.concatenate([jnp.ones((len(y), 1)), z], axis=1) * mask[:, None]
+        k_inv_y = jax.scipy.linalg.cho_solve((chol, True), y * mask)
+        k_inv_h = jax.scipy.linalg.cho_solve((chol, True), h)
+        a = h.T @ k_inv_h
+        chol_a = jnp.linalg.cholesky(0.5 * (a + a.T))
+        b = jax.scipy.linalg.solve_triangular(chol_a, h.T @ k_inv_y, lower=True)
+        quad = jnp.dot(y * mask, k_inv_y) - jnp.dot(b, b)
+        return 0.5 * quad + jnp.sum(jnp.log(jnp.diag(chol))) + jnp.sum(jnp.log(jnp.diag(chol_a)))
+
+    def total(theta_flat, z, ys, mask, active):
+        theta = theta_flat.reshape(ys.shape[0], -1)
+        values = jax.vmap(one, in_axes=(0, None, 0, None))(theta, z, ys, mask)
+        return jnp.sum(values * active)
+
+    return jax.jit(jax.value_and_grad(total))
+
+
+class GaussianProcesses:
+    """Independent GPs for the columns of an output matrix (module docstring); see :meth:`fit`.
+
+    Attributes: ``kernel``, ``hyperparameters`` (shape (m, d+2): log σ_f, log length scales,
+    log noise ratio, in standardised/whitened units), ``varying`` (bool (D,): the inputs that
+    vary over the training set; the others must keep their training value), ``n_points``.
+    """
+
+    kernel: str
+    hyperparameters: np.ndarray
+    varying: np.ndarray
+    n_points: int
+
+    @classmethod
+    def fit(
+        cls,
+        x: np.ndarray,
+        y: np.ndarray,
+        kernel: str = "matern52",
+        start: np.ndarray | None = None,
+        fit_points: int = 100,
+        max_iterations: int = 100,
+        seed: int = 0,
+    ) -> GaussianProcesses:
+        """Fit on inputs ``x`` (N, D) and outputs ``y`` (N, m), N >= 2: input whitening,
+        output scaling, hyperparameters (L-BFGS-B from ``start``, shape (m, d+2) for the d
+        varying inputs, or :data:`START`), then conditioning on every point."""
+        from scipy.optimize import minimize
+
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}.")
+        x, y = np.atleast_2d(np.asarray(x, dtype=float)), np.asarray(y, dtype=float)
+        y = y.reshape(len(x), -1)
+        if len(x) < 2:
+            raise ValueError("A Gaussian process needs at least 2 training points.")
+        self = cls()
+        self.kernel = kernel
+        self.varying = np.ptp(x, axis=0) > 0
+        self._fixed_values = x[0, ~self.varying].copy()
+        xv = x[:, self.varying]
+        d = xv.shape[1]
+        self._x_mean = xv.mean(axis=0)
+        cov = np.atleast_2d(np.cov(xv, rowvar=False)) if d else np.zeros((0, 0))
+        values, vectors = np.linalg.eigh(cov) if d else (np.zeros(0), np.zeros((0, 0)))
+        floor = 1e-12 * max(values.max(initial=0.0), 1e-300)
+        self._whitening = (vectors / np.sqrt(np.maximum(values, floor))).T  # z = W (x - mean)
+        self._y_mean = y.mean(axis=0)
+        self._y_scale = np.where(y.std(axis=0) > 0, y.std(axis=0), 1.0)
+        z = self._whiten(xv)
+        ys = (y - self._y_mean) / self._y_scale
+        m = ys.shape[1]
+        if start is None or np.shape(start) != (m, d + 2):
+            start = np.tile(
+                [math.log(START[0]), *[math.log(START[1])] * d, math.log(START[2])], (m, 1)
+            )
+        theta0 = np.clip(start, *np.transpose(self._bounds(d)))
+        n = len(z)
+        subset = np.arange(n)
+        if n > fit_points:
+            subset = np.sort(np.random.default_rng(seed).choice(n, fit_points, replace=False))
+        n_pad, m_pad = _pad(len(subset), 32), _pad(m, 8)
+        z_pad = np.zeros((n_pad, d))
+        z_pad[: len(subset)] = z[subset]
+        # padded points far apart from everything (their kernel rows are masked anyway)
+        z_pad[len(subset) :] = 1e3 * (1 + np.arange(n_pad - len(subset)))[:, None]
+        ys_pad = np.zeros((m_pad, n_pad))
+        ys_pad[:m, : len(subset)] = ys[subset].T
+        mask = np.zeros(n_pad)
+        mask[: len(subset)] = 1.0
+        active = np.zeros(m_pad)
+        active[:m] = 1.0
+        theta_pad = np.tile(theta0[:1], (m_pad, 1))
+        theta_pad[:m] = theta0
+        objective = _objective(kernel)
+        bounds = np.tile(self._bounds(d), (m_pad, 1))
+
+        def fun(flat):
+            value, grad = objective(flat, z_pad, ys_pad, mask, active)
+            value, grad = float(value), np.asarray(grad, dtype=float)
+            if not np.isfinite(value) or not np.all(np.isfinite(grad)):
+                return 1e300, np.zeros_like(flat)
+            return value, grad
+
+        result = minimize(
+            fun, theta_pad.ravel(), jac=True, method="L-BFGS-B", bounds=bounds,
+            options={"maxiter": max_iterations, "ftol": 1e-7},
+        )  # fmt: skip
+        self.hyperparameters = result.x.reshape(m_pad, d + 2)[:m].copy()
+        self.optimizer_message = str(result.message)
+        self.optimizer_iterations = int(result.nit)
+        self._condition(z, ys)
+        return self
+
+    @staticmethod
+    def _bounds(d: int) -> list[tuple[float, float]]:
+        return [LOG_AMPLITUDE, *[LOG_LENGTH] * d, LOG_NOISE]
+
+    def _whiten(self, xv: np.ndarray) -> np.ndarray:
+        return (xv - self._x_mean) @ self._whitening.T
+
+    def _scaled_r2(self, z1: np.ndarray, z2: np.ndarray) -> np.ndarray:
+        """Scaled squared distances (m, n1, n2) for every output's length scales."""
+        lengths = np.exp(self.hyperparameters[:, 1:-1])  # (m, d)
+        a = z1[None, :, :] / lengths[:, None, :]
+        b = z2[None, :, :] / lengths[:, None, :]
+        sq_a, sq_b = np.sum(a**2, axis=2), np.sum(b**2, axis=2)
+        return np.maximum(sq_a[:, :, None] + sq_b[:, None, :] - 2 * a @ np.swapaxes(b, 1, 2), 0)
+
+    def _condition(self, z: np.ndarray, ys: np.ndarray) -> None:
+        """Factorise every output's kernel matrix on the standardised training set, with the
+        linear mean's coefficients marginalised (flat prior)."""
+        self.n_points = len(z)
+        self._z = z
+        self._ys = ys
+        amp2 = np.exp(2 * self.hyperparameters[:, 0])
+        noise = np.exp(self.hyperparameters[:, -1])
+        k = _kernel_of_r2(self._scaled_r2(z, z), self.kernel, np)
+        k = amp2[:, None, None] * (k + noise[:, None, None] * np.eye(len(z)))
+        k_inv = np.linalg.inv(k)
+        self._k_inv = 0.5 * (k_inv + np.swapaxes(k_inv, 1, 2))
+        h = self._basis(z)  # (N, p)
+        self._k_inv_h = self._k_inv @ h  # (m, N, p)
+        a = np.einsum("np,mnq->mpq", h, self._k_inv_h)
+        self._a_inv = np.linalg.inv(a)
+        k_inv_y = np.einsum("mij,jm->mi", self._k_inv, ys)
+        self._beta = np.einsum("mpq,np,mn->mq", self._a_inv, h, k_inv_y)  # (m, p)
+        self._alpha = np.einsum("mij,jm->mi", self._k_inv, ys - (h @ self._beta.T))
+        # P = K^-1 - K^-1 H A^-1 H^T K^-1: the leave-one-out precision with the mean marginalised
+        self._p_diag = np.einsum("mii->mi", self._k_inv) - np.einsum(
+            "mip,mpq,miq->mi", self._k_inv_h, self._a_inv, self._k_inv_h
+        )
+
+    @staticmethod
+    def _basis(z: np.ndarray) -> np.ndarray:
+        """The linear mean's basis (1, z), shape (n, d+1)."""
+        return np.hstack([np.ones((len(z), 1)), z])
+
+    def condition(self, x: np.ndarray, y: np.ndarray) -> GaussianProcesses:
+        """A copy conditioned on a new training set (N, D), (N, m), with the same
+        hyperparameters, input whitening and output scaling (a cheap update between fits).
+        Inputs that were constant must still have their value."""
+        x, y = np.atleast_2d(np.asarray(x, dtype=float)), np.asarray(y, dtype=float)
+        if np.any(x[:, ~self.varying] != self._fixed_values):
+            raise ValueError("An input constant in the fit changed: refit instead.")
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._condition(
+            self._whiten(x[:, self.varying]), (y.reshape(len(x), -1) - self._y_mean) / self._y_scale
+        )
+        return new
+
+    def whiten_inputs(self, x: np.ndarray) -> np.ndarray:
+        """Whitened coordinates (n, d) of inputs ``x`` (n, D) (the constant inputs left out)."""
+        return self._whiten(np.atleast_2d(np.asarray(x, dtype=float))[:, self.varying])
+
+    def in_domain(self, x: np.ndarray) -> bool:
+        """Whether the inputs constant in the training set have their training value at ``x``
+        (D,): elsewhere the GP knows nothing."""
+        return bool(np.all(np.asarray(x, dtype=float)[~self.varying] == self._fixed_values))
+
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and variance (each (m,)) of the outputs at one input ``x`` (D,), in output units;
+        the variance includes the noise term. ``x`` outside the domain (:meth:`in_domain`) gives
+        infinite variances."""
+        x = np.asarray(x, dtype=float)
+        z = self._whiten(x[self.varying][None, :])
+        amp2 = np.exp(2 * self.hyperparameters[:, 0])
+        noise = np.exp(self.hyperparameters[:, -1])
+        k = amp2[:, None] * _kernel_of_r2(self._scaled_r2(z, self._z)[:, 0, :], self.kernel, np)
+        h = self._basis(z)[0]
+        mean = np.sum(k * self._alpha, axis=1) + self._beta @ h
+        reduction = np.einsum("mi,mij,mj->m", k, self._k_inv, k)
+        r = h[None, :] - np.einsum("mip,mi->mp", self._k_inv_h, k)
+        growth = np.einsum("mp,mpq,mq->m", r, self._a_inv, r)
+        variance = np.maximum(amp2 * (1 + noise) - reduction, amp2 * noise) + np.maximum(growth, 0)
+        if not self.in_domain(x):
+            variance = np.full_like(variance, np.inf)
+        return self._y_mean + self._y_scale * mean, self._y_scale**2 * variance
+
+    def leave_one_out(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(true outputs, leave-one-out means, leave-one-out variances), each (N, m), in output
+        units: each training point predicted from all the others with the same hyperparameters."""
+        loo_mean = self._ys.T - self._alpha / self._p_diag
+        loo_var = 1.0 / self._p_diag
+        scale = self._y_scale[:, None]
+        return (
+            (self._y_mean[:, None] + scale * self._ys.T).T,
+            (self._y_mean[:, None] + scale * loo_mean).T,
+            (scale**2 * loo_var).T,
+        )
+
+    def jax_mean(self):
+        """The mean prediction as a JAX-traceable function ``x (D,) -> (m,)`` (float64)."""
+        import jax
+        import jax.numpy as jnp
+
+        jax.config.update("jax_enable_x64", True)
+        varying = np.flatnonzero(self.varying)
+        x_mean, whitening = jnp.asarray(self._x_mean), jnp.asarray(self._whitening)
+        lengths = jnp.asarray(np.exp(self.hyperparameters[:, 1:-1]))
+        amp2 = jnp.asarray(np.exp(2 * self.hyperparameters[:, 0]))
+        z_train, alpha = jnp.asarray(self._z), jnp.asarray(self._alpha)
+        beta = jnp.asarray(self._beta)
+        y_mean, y_scale, kernel = jnp.asarray(self._y_mean), jnp.asarray(self._y_scale), self.kernel
+
+        def mean(x):
+            z = whitening @ (jnp.asarray(x)[varying] - x_mean)
+            diff = (z[None, None, :] - z_train[None, :, :]) / lengths[:, None, :]
+            k = amp2[:, None] * _kernel_of_r2(jnp.sum(diff**2, axis=2), kernel, jnp)
+            linear = beta[:, 0] + beta[:, 1:] @ z
+            return y_mean + y_scale * (jnp.sum(k * alpha, axis=1) + linear)
+
+        return mean
