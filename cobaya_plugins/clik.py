@@ -94,6 +94,15 @@ PLANCK_FILE_CLASSES = {
     "smicadx12_Dec5_ftl_mv2_ndclpp_p_teb_consext8.clik_lensing": "Lensing",
 }
 
+#: The file names ``python -m cobaya_plugins mock KIND DIR`` writes, and their kind (as
+#: :func:`cobaya_plugins.mock.mock_filename`; not imported from there, which imports this module).
+MOCK_FILE_KINDS = {
+    "lowl_TT.clik": "lowl_TT",
+    "highl_TTTEEE.clik": "highl_TTTEEE",
+    "highl_TTTEEE_lite.clik": "highl_TTTEEE_lite",
+    "lensing.clik_lensing": "lensing",
+}
+
 GET_PLANCK_FILES = (
     "Real Planck files come from the Planck Legacy Archive (product "
     "COM_Likelihood_Data-baseline_R3.00, the baseline/plc_3.0/ tree): `cobaya-install "
@@ -107,15 +116,13 @@ def how_to_get(path: str | os.PathLike) -> str:
     """What to run to get the missing clik file ``path``: for a mock file name
     (``highl_TTTEEE_lite.clik``) the ``mock`` command that writes it, for a Planck 2018 baseline
     file the ``cobaya-install`` of the class that uses it, otherwise both in general."""
-    from cobaya_plugins.mock import KINDS, mock_filename
-
     path = Path(path)
-    for kind in KINDS:
-        if path.name == mock_filename(kind):
-            return (
-                f"It is named as the mock file of kind {kind}: write it with `python -m "
-                f"cobaya_plugins mock {kind} {path.parent}`."
-            )
+    kind = MOCK_FILE_KINDS.get(path.name)
+    if kind is not None:
+        return (
+            f"It is named as the mock file of kind {kind}: write it with `python -m "
+            f"cobaya_plugins mock {kind} {path.parent}`."
+        )
     name = PLANCK_FILE_CLASSES.get(path.name)
     if name is not None:
         return (
@@ -125,7 +132,7 @@ def how_to_get(path: str | os.PathLike) -> str:
             f"-m cobaya_plugins install planck2018 --path DIR`)."
         )
     return GET_PLANCK_FILES.format(
-        classes=", ".join(PLANCK_FILE_CLASSES.values()), kinds=", ".join(KINDS)
+        classes=", ".join(PLANCK_FILE_CLASSES.values()), kinds=", ".join(MOCK_FILE_KINDS.values())
     )
 
 

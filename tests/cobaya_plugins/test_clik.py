@@ -303,6 +303,13 @@ def test_missing_planck_file_names_the_class_that_installs_it(name, tmp_path):
     assert "planck_2018_highl_plik" not in msg
 
 
+def test_mock_file_names_are_those_the_mock_command_writes():
+    from cobaya_plugins.clik import MOCK_FILE_KINDS
+    from cobaya_plugins.mock import KINDS, mock_filename
+
+    assert MOCK_FILE_KINDS == {mock_filename(kind): kind for kind in KINDS}
+
+
 def test_missing_mock_file_names_the_mock_command(tmp_path):
     with pytest.raises(FileNotFoundError) as err:
         open_clik(tmp_path / "mock_data" / "highl_TTTEEE_lite.clik")
