@@ -69,9 +69,16 @@ def load_clipy(jax: bool = False) -> ModuleType:
     """
     name = PRIVATE_NAMES[jax]
     if jax and jax_available():
-        from cobaya_plugins.jax_compile import enable_cache
+        from cobaya_plugins.jax_compile import enable_cache, enable_x64, log
 
         enable_cache()  # before anything compiles (docs/jax.md, "Compile times")
+        # clipy's JAX path turns float64 on at import: said, and refused (ValueError with the
+        # fix) when the user switched it off with JAX_ENABLE_X64=0
+        if enable_x64("clipy's JAX path (`backend: jax`)"):
+            log.info(
+                "JAX's 64-bit mode turned on for this process (clipy's JAX path computes in "
+                "float64). Set JAX_ENABLE_X64=1 to make it explicit."
+            )
     with _load_lock:
         module = sys.modules.get(name)
         if module is None:

@@ -124,3 +124,18 @@ print("sum", float(jnp.arange(4.0).sum()), jax.default_backend())
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "sum 6.0" in proc.stdout
     assert "libtpu" not in proc.stderr and "Unable to initialize backend" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_clipy_jax_path_refuses_explicit_x64_off_with_the_fix(mock_paths):
+    """clipy turns float64 on when its JAX path is imported: with JAX_ENABLE_X64=0 opening a file
+    on `backend: jax` stops with the fix instead of overriding the user's setting."""
+    code = (
+        "from cobaya_plugins.clik import open_clik\n"
+        f"open_clik({str(mock_paths['highl_TTTEEE_lite'])!r}, backend='jax')\n"
+    )
+    proc = run_python(code, JAX_ENABLE_X64="0")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "clipy's JAX path (`backend: jax`) computes in float64" in out
+    assert "JAX_ENABLE_X64=0" in out and "set JAX_ENABLE_X64=1" in out
