@@ -16,10 +16,10 @@ r"""Hamiltonian Monte Carlo on a Cobaya model's JAX log-posterior, as a Cobaya s
    nuts`` (default: the No-U-Turn sampler, exact; step size by dual averaging, mass matrix from
    Stan's windows) or ``kernel: mclmc`` (microcanonical Langevin, no accept/reject, chains in
    lockstep; step size from the energy error, decoherence length from the autocorrelation).
-   Warm-up draws are not kept; with ``bounds: reflect``, chains are moved into the base copy
-   between warm-up chunks (so that the mass matrix describes one copy), never after warm-up
-   (a mirror does not commute with a transition in a dense metric: folding would bias the
-   chain; docs/gradients.md says how exactness is tested).
+   Warm-up draws are not kept. Nothing moves a chain between transitions, in warm-up or after:
+   with ``bounds: reflect`` chains roam over the mirror copies, which ``to_x`` maps back (moving
+   them into the base copy would not commute with a transition in a dense metric and would
+   bias the chain; docs/gradients.md says how exactness is tested).
 4. **Sampling** in chunks of ``chunk`` steps, all chains of a process batched in one compiled
    call (``jax.vmap``): after each chunk the draws are written to the chain files
    (``<prefix>.1.txt``, ``<prefix>.2.txt``, …, Cobaya's format with derived parameters and
@@ -215,26 +215,6 @@ class HMC(CovmatSampler):
         flat = (z - self._centre).reshape(-1, len(self.names))
         return np.linalg.solve(self._chol, flat.T).T.reshape(np.shape(z))
 
-    def _fold_positions(self, u: np.ndarray) -> np.ndarray:
-        """Whitened positions (..., d) moved to the base copy of the mirrored density (the
-        same points of parameter space); unchanged for ``logit``. Warm-up only."""
-        if self.coordinates is self.start_coordinates:
-            return u
-        return self._u_of_z(self.coordinates.fold(self._z_of_u(u)))
-
-    def _fold(self, kernel: Kernel, states):
-        """The chains that crossed a prior bound, moved to the base copy (with their density
-        and gradient there). Warm-up only: after it, chains are never moved (exactness)."""
-        if self.coordinates is self.start_coordinates:
-            return states
-        z = self._z_of_u(kernel.positions(states))
-        folded = self.coordinates.fold(z)
-        moved = np.any(np.abs(folded - z) > 1e-12, axis=1)  # in z: O(1), rounding 1e-16
-        if not moved.any():
-            return states
-        positions, values, grads = self._evaluate_u(self._u_of_z(folded[moved]))
-        return kernel.replace(states, moved, positions, values, grads)
-
     def _kernel(self, centre: np.ndarray, chol: np.ndarray) -> Kernel:
         """The kernel on whitened coordinates u, z = centre + chol u."""
         import jax.numpy as jnp
@@ -254,8 +234,8 @@ class HMC(CovmatSampler):
         return np.array([np.asarray(self._value_and_grad_start(np.asarray(z))[1]) for z in zs])
 
     def _evaluate_u(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(positions u, log-densities, gradients with respect to u) of chains at whitened
-        positions (n_chains, d), from the compiled density of z (du = chol^T dz)."""
+        """(positions u, log-densities, gradients with respect to u) of the chains' starting
+        points (n_chains, d), from the compiled density of z (du = chol^T dz)."""
         values, grads = [], []
         for u in positions:
             value, grad = self._value_and_grad(np.asarray(self._z_of_u(u)))
@@ -344,10 +324,7 @@ class HMC(CovmatSampler):
                 )
 
             key, sub = jax.random.split(key)
-            states, gradients = kernel.warmup(
-                states, sub, n_chunks, report, lambda st: self._fold(kernel, st),
-                self._fold_positions,
-            )  # fmt: skip
+            states, gradients = kernel.warmup(states, sub, n_chunks, report)
             self.n_gradients += gradients
             self.mpi_info(
                 "Warm-up done: %s; %d gradients, %.0f s.",

@@ -116,11 +116,10 @@ class MirrorCoordinates(_Coordinates):
     the bound in z, instead of the exponential tail of the logit map, in which a chain can wander
     far (measured: docs/gradients.md).
 
-    :meth:`fold` maps z to the base copy. The mirror is a symmetry of the density of z, but not
-    of a transition with a dense metric (a mirror flips one coordinate of the momentum, which
-    changes its kinetic energy), so folding between transitions would bias the chain: HMC folds
-    only in warm-up, whose draws are not kept. A translation by a period (two-sided bounds)
-    does commute with every kernel, which is why the unfolded chain is exact.
+    A chain moves over all the copies (nothing moves it into the base copy: a mirror is a
+    symmetry of the density of z but not of a transition with a dense metric, since it flips
+    one coordinate of the momentum, which changes its kinetic energy; folding between
+    transitions would bias the chain). :meth:`to_x` maps every copy back.
     """
 
     def to_x(self, z: Any, xp: Any = np) -> Any:
@@ -134,10 +133,6 @@ class MirrorCoordinates(_Coordinates):
         """``z`` of parameters ``x`` in the base copy (numpy)."""
         x = np.asarray(x, dtype=float)
         return np.where(self._two, (x - self._low) / self._width, x)
-
-    def fold(self, z: np.ndarray) -> np.ndarray:
-        """The same parameters' z in the base copy (numpy)."""
-        return self.to_z(self.to_x(z))
 
     def log_jacobian(self, z: Any, xp: Any = np) -> Any:
         """log|dx/dz| summed over the parameters: a constant."""

@@ -73,8 +73,6 @@ class Chunk(NamedTuple):
 
 #: ``report(steps done, steps in all, summary)``: the warm-up's progress line.
 Report = Callable[[int, int, str], None]
-#: Maps chain states, or whitened positions (..., d), into the base copy of a mirrored density.
-Fold = Callable[[Any], Any]
 
 
 class Kernel(Protocol):
@@ -88,9 +86,7 @@ class Kernel(Protocol):
         """Chain states at ``positions`` (chains, d), with their log-densities (chains,) and
         gradients (chains, d); ``params`` from a previous run, or initial ones."""
 
-    def warmup(
-        self, states, key, n_chunks: int, report: Report, fold: Fold, fold_positions: Fold
-    ) -> tuple[Any, int]:
+    def warmup(self, states, key, n_chunks: int, report: Report) -> tuple[Any, int]:
         """Tune ``params`` over ``n_chunks`` chunks: (states, gradients evaluated)."""
 
     def sample(self, states, key) -> Chunk:
@@ -104,10 +100,6 @@ class Kernel(Protocol):
 
     def restore(self, arrays: dict[str, np.ndarray], params: dict) -> Any:
         """Chain states from :meth:`state_arrays`' output, with tuned ``params``."""
-
-    def replace(self, states, which: np.ndarray, positions, logdensities, grads) -> Any:
-        """States with the chains ``which`` (boolean, chains) moved to new positions, with
-        their log-densities and gradients (a fresh momentum where the kernel has one)."""
 
 
 def warmup_windows(n_steps: int, first_slow: int = 2) -> list[tuple[int, bool]]:
@@ -155,16 +147,6 @@ def _jax():
     import jax.numpy as jnp
 
     return jax, jnp
-
-
-def _replace_rows(state_type, states, which, new_rows: dict[str, Any]):
-    """A state of ``state_type`` (a NamedTuple of arrays over chains) with the rows ``which``
-    of the fields in ``new_rows`` replaced."""
-    _, jnp = _jax()
-    fields = {name: np.array(value) for name, value in states._asdict().items()}
-    for name, rows in new_rows.items():
-        fields[name][which] = rows
-    return state_type(**{name: jnp.asarray(value) for name, value in fields.items()})
 
 
 class NUTS:
@@ -241,10 +223,8 @@ class NUTS:
         )  # fmt: skip
         return states, da_state, [np.asarray(t) for t in trace]
 
-    def warmup(self, states, key, n_chunks: int, report: Report, fold: Fold, fold_positions: Fold):
-        """Stan's windowed adaptation; ``report`` after each chunk; ``fold`` and
-        ``fold_positions`` move chains and draws to the base copy of a mirrored density
-        (identities otherwise): the mass matrix describes one copy."""
+    def warmup(self, states, key, n_chunks: int, report: Report):
+        """Stan's windowed adaptation; ``report`` after each chunk."""
         jax, _ = _jax()
         windows = warmup_windows(n_chunks)
         da_state = self._da_init(self.params["step_size"])
@@ -255,9 +235,8 @@ class NUTS:
             for _ in range(length):
                 key, sub = jax.random.split(key)
                 states, da_state, trace = self._chunk(states, da_state, sub, True)
-                states = fold(states)
                 positions, n_steps, divergent, acceptance = trace
-                draws.append(fold_positions(positions))
+                draws.append(positions)
                 done += self.options.chunk
                 gradients += int(n_steps.sum())
                 report(done, total, (
@@ -312,13 +291,6 @@ class NUTS:
         self.params = params
         return self._state(arrays["position"], arrays["logdensity"], arrays["logdensity_grad"])
 
-    def replace(self, states, which: np.ndarray, positions, logdensities, grads):
-        """States with the chains ``which`` moved to new positions."""
-        from blackjax.mcmc.hmc import HMCState
-
-        new = {"position": positions, "logdensity": logdensities, "logdensity_grad": grads}
-        return _replace_rows(HMCState, states, which, new)
-
 
 class MCLMC:
     """Microcanonical Langevin MC for ``options.chains`` chains in lockstep on ``logdensity``."""
@@ -357,9 +329,11 @@ class MCLMC:
         n, d = positions.shape
         self.d = d
         self.params = params or {"step_size": float(np.sqrt(d)) * 0.25, "L": float(np.sqrt(d))}
-        # momenta of this start and of later refreshes (reproducible: seeded by the positions)
-        self._rng = np.random.default_rng(np.abs(np.asarray(positions)).view(np.uint64).ravel())
-        return self._state(positions, self._momenta(n), logdensities, grads)
+        # reproducible: seeded by the positions (which come from the run's seed)
+        rng = np.random.default_rng(np.abs(np.asarray(positions)).view(np.uint64).ravel())
+        momenta = rng.standard_normal((n, d))
+        momenta /= np.linalg.norm(momenta, axis=1, keepdims=True)
+        return self._state(positions, momenta, logdensities, grads)
 
     @staticmethod
     def _state(position, momentum, logdensity, logdensity_grad):
@@ -371,11 +345,6 @@ class MCLMC:
             jnp.asarray(logdensity_grad),
         )  # fmt: skip
 
-    def _momenta(self, n: int) -> np.ndarray:
-        """``n`` random unit momenta (n, d)."""
-        momenta = self._rng.standard_normal((n, self.d))
-        return momenta / np.linalg.norm(momenta, axis=1, keepdims=True)
-
     def _chunk(self, states, key):
         _, jnp = _jax()
         states, trace = self._run(
@@ -383,9 +352,8 @@ class MCLMC:
         )
         return states, tuple(np.asarray(t) for t in trace)
 
-    def warmup(self, states, key, n_chunks: int, report: Report, fold: Fold, fold_positions: Fold):
-        """Step size from the energy error (the first 2/3), then L from the draws' ESS (in the
-        base copy: ``fold``, ``fold_positions`` as for NUTS)."""
+    def warmup(self, states, key, n_chunks: int, report: Report):
+        """Step size from the energy error (the first 2/3), then L from the draws' ESS."""
         jax, _ = _jax()
         target = self.options.energy_variance
         done, total, gradients = 0, n_chunks * self.options.chunk, 0
@@ -394,8 +362,6 @@ class MCLMC:
         for i in range(n_chunks):
             key, sub = jax.random.split(key)
             states, (positions, divergent, energy) = self._chunk(states, sub)
-            states = fold(states)
-            positions = fold_positions(positions)
             done += self.options.chunk
             gradients += 2 * divergent.size
             # one step size for the chains of all processes
@@ -441,23 +407,9 @@ class MCLMC:
         """States saved by :meth:`state_arrays`, with tuned ``params``."""
         self.params = params
         self.d = arrays["position"].shape[1]
-        self._rng = np.random.default_rng(np.abs(arrays["position"]).view(np.uint64).ravel())
         return self._state(
             arrays["position"], arrays["momentum"], arrays["logdensity"], arrays["logdensity_grad"]
         )
-
-    def replace(self, states, which: np.ndarray, positions, logdensities, grads):
-        """States with the chains ``which`` moved to new positions, with fresh momenta (a
-        momentum refresh leaves MCLMC's stationary distribution unchanged)."""
-        from blackjax.mcmc.integrators import IntegratorState
-
-        new = {
-            "position": positions,
-            "momentum": self._momenta(int(np.sum(which))),
-            "logdensity": logdensities,
-            "logdensity_grad": grads,
-        }
-        return _replace_rows(IntegratorState, states, which, new)
 
 
 #: The kernels by their ``kernel:`` name.
