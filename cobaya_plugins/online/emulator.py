@@ -5,19 +5,27 @@
 
 * :meth:`Emulator.add` learns exact calls: once there are ``min_points``, a **fit** (PCA of the
   spectra, :mod:`.compress`; GPs of the coefficients and derived parameters, :mod:`.regress`),
-  redone when the training set has grown by ``refit_growth`` since the last one; in between,
+  redone when the training set has grown by ``refit_growth`` since the last one, or when an
+  exact call found a coefficient or derived parameter more than ``SURPRISE`` standard
+  deviations from its prediction (the GPs' hyperparameters no longer fit); in between,
   each new point is an **update**: projected on the current PCA directions (the norm of what
   they miss is kept as an estimate of that error) and conditioned on by the GPs with their
   hyperparameters unchanged (milliseconds).
 * :meth:`Emulator.predict` gives the mean spectra and derived parameters at a point with the
   calibrated error ``κ ε`` in Δ log L (:mod:`.control`) and whether it is within the tolerance
   there (``accurate``). It is never "accurate" before the first fit, where an input that was
-  constant in training has another value, where the point is closer to a point at which the exact
+  constant in training has another value, outside the training points' cloud (farther from
+  their mean, in the GP's whitened inputs, than any of them, or farther from the nearest than
+  any of them is from its own nearest: the emulator never extrapolates, even where a GP that
+  found its output nearly linear would claim a small error), where the point is closer to a
+  point at which the exact
   code failed than to any point where it succeeded, or where a derived parameter's calibrated
   error exceeds ``derived_tolerance`` times its spread over the training points.
 * :meth:`Emulator.check` compares a prediction with the exact result at the same point (made
   before learning it): these out-of-sample comparisons, with the leave-one-out ones of the
-  training set, set κ (:func:`.control.calibration_factor`).
+  training set, set κ (:func:`.control.calibration_factor`). Nothing is served before
+  ``HELD_OUT_MIN`` such comparisons exist (they are stored with the points, so a second run or
+  another process has them at once).
 * :meth:`Emulator.note_loglike` keeps the best point seen so far (the highest log-likelihood the
   caller reports), from which the tolerance and the error estimate measure the distance.
 """
@@ -45,21 +53,33 @@ from cobaya_plugins.online.control import (
 )
 from cobaya_plugins.online.regress import GaussianProcesses
 from cobaya_plugins.online.store import TrainingPoint
+from cobaya_plugins.threads import BlasThreads
 
 #: The smallest calibration factor used.
-KAPPA_FLOOR = 0.1
+KAPPA_FLOOR = 1.0
 #: Out-of-sample comparisons kept for the calibration (the most recent).
 HELD_OUT_WINDOW = 50
 #: Out-of-sample comparisons needed before they enter the calibration.
 HELD_OUT_MIN = 5
+#: An error of a predicted coefficient or derived parameter beyond this many of its standard
+#: deviations, at an exact call, makes the next update a full refit.
+SURPRISE = 4.0
 #: New points' errors outside the PCA directions kept for the estimate t (the most recent).
 OUTSIDE_WINDOW = 20
+
+
+def _upper_quantile(values: np.ndarray, q: float = 0.95) -> float:
+    """A conservative q-quantile of a sample: its ⌈q(n+1)⌉-th smallest value (the largest while
+    n < 1/(1-q) - 1), which exceeds the true quantile with probability >= ~q/2 even for small n."""
+    ordered = np.sort(np.asarray(values, dtype=float))
+    return float(ordered[min(len(ordered), math.ceil(q * (len(ordered) + 1))) - 1])
 
 
 @dataclass
 class Prediction:
     """The emulator at one point: ``coefficients`` and their ``variances`` (K,), the derived
-    parameters (``derived``: name -> mean, ``derived_errors``: name -> calibrated error),
+    parameters (``derived``: name -> mean, ``derived_errors``: name -> calibrated error,
+    ``derived_limits``: name -> the error allowed, ``derived_tolerance`` × its training spread),
     ``estimate`` ε (uncalibrated rms Δ log L), ``error`` = κ ε, the ``tolerance`` there,
     ``delta`` (estimated Δ log L below the best point), ``accurate`` and, when not, ``reason``.
     :meth:`Emulator.spectra` gives the mean spectra."""
@@ -70,6 +90,7 @@ class Prediction:
     variances_derived: np.ndarray = field(default_factory=lambda: np.zeros(0))
     derived: dict[str, float] = field(default_factory=dict)
     derived_errors: dict[str, float] = field(default_factory=dict)
+    derived_limits: dict[str, float] = field(default_factory=dict)
     estimate: float = math.inf
     error: float = math.inf
     tolerance: float = 0.0
@@ -135,12 +156,13 @@ class Emulator:
         self._n_at_fit = 0
         self._x = np.zeros((0, len(self.inputs)))
         self._outputs = np.zeros((0, 0))
-        self._held_out: deque[tuple[float, float, float]] = deque(maxlen=HELD_OUT_WINDOW)
+        self._held_out: deque[tuple[float, ...]] = deque(maxlen=HELD_OUT_WINDOW)
         self._held_out_derived: deque[np.ndarray] = deque(maxlen=HELD_OUT_WINDOW)
         self._outside: deque[float] = deque(maxlen=OUTSIDE_WINDOW)
         self._best: tuple[float, dict[str, np.ndarray]] | None = None
         self._best_c: np.ndarray | None = None
         self._derived_scale = np.zeros(0)
+        self._surprised = False
         #: What the last :meth:`add` did: ``"fit"``, ``"update"`` or ``None``, its seconds, and
         #: how many offered points were not usable (and why).
         self.last_action: str | None = None
@@ -162,6 +184,10 @@ class Emulator:
 
     def add(self, points: Sequence[TrainingPoint]) -> None:
         """Learn exact calls (successful or failed); fit or update (see :attr:`last_action`)."""
+        with BlasThreads(1):  # small matrices: one BLAS thread is 5-10x faster on busy cores
+            self._add(points)
+
+    def _add(self, points: Sequence[TrainingPoint]) -> None:
         self.last_action, start = None, time.perf_counter()
         new = []
         for point in points:
@@ -172,8 +198,16 @@ class Emulator:
             x = np.array([point.params[p] for p in self.inputs], dtype=float)
             if point.failed:
                 self.failures = np.vstack([self.failures, x])
-            else:
-                new.append(point)
+                continue
+            new.append(point)
+            if point.check:
+                check = point.check
+                self._held_out.append(
+                    (check["mean"], check["std"], check["estimate"], check.get("delta", 0.0))
+                )
+                z = [check["derived"].get(d) for d in self.derived_names]
+                if self.derived_names and None not in z:
+                    self._held_out_derived.append(np.array(z, dtype=float))
         if not new:
             return
         self.points.extend(new)
@@ -183,11 +217,13 @@ class Emulator:
             return
         refit = (
             self.gp is None
+            or self._surprised
             or n >= self._n_at_fit * (1 + self.refit_growth)
             or not all(self.gp.in_domain(x) for x in self._x[-len(new) :])
         )
         if refit:
             self._fit()
+            self._surprised = False
             self.last_action = "fit"
         else:
             c, outside = self.compression.coefficients(self._stack(new))
@@ -197,6 +233,7 @@ class Emulator:
             self.gp = self.gp.condition(self._x, self._outputs)
             self.last_action = "update"
         self.fit_id += 1
+        self._measure_cloud()
         self._calibrate()
         self.last_seconds = time.perf_counter() - start
 
@@ -228,9 +265,23 @@ class Emulator:
         if self._best is not None:
             self._best_c = self.compression.coefficients(self._best[1])[0]
 
+    def _measure_cloud(self) -> None:
+        """The training points' extent in the GP's whitened inputs: the largest distance from
+        their mean, and the largest distance from a point to its nearest neighbour."""
+        z = self.gp.whiten_inputs(self._x)
+        self._radius = float(np.sqrt(np.max(np.sum(z**2, axis=1))))
+        d2 = np.sum((z[:, None, :] - z[None, :, :]) ** 2, axis=2)
+        np.fill_diagonal(d2, np.inf)
+        self._gap = float(np.sqrt(np.max(np.min(d2, axis=1))))
+
+    def _near(self) -> float:
+        return self.near if self.near is not None else near_delta(int(self.gp.varying.sum()))
+
     def _calibrate(self) -> None:
-        """κ from the leave-one-out predictions and the out-of-sample comparisons; κ_derived
-        from the derived parameters' leave-one-out predictions."""
+        """κ from the leave-one-out predictions and the out-of-sample comparisons (each set
+        restricted to the points within ``near`` of the best point when it has enough of them:
+        the tolerance is the strictest there, and the GP's errors far out in a burn-in would
+        otherwise set κ for the whole posterior); κ_derived from the derived parameters'."""
         k = self.compression.n_components
         true, mean, var = self.gp.leave_one_out()
         delta = true[:, :k] - mean[:, :k]
@@ -238,18 +289,26 @@ class Emulator:
         estimates = error_estimate(var[:, :k], offsets)
         means = -np.sum(offsets * delta, axis=1) - 0.5 * np.sum(delta**2, axis=1)
         stds = np.sqrt(np.sum(delta**2, axis=1))
-        self.kappa_loo = calibration_factor(means, stds, np.maximum(estimates, 1e-300))
-        self.kappa_held = None
-        if len(self._held_out) >= HELD_OUT_MIN:
-            held = np.array(self._held_out)
-            self.kappa_held = calibration_factor(held[:, 0], held[:, 1], held[:, 2])
+        far = 0.5 * np.sum(offsets**2, axis=1) if self._best is not None else np.zeros(len(means))
+        loo = np.column_stack([means, stds, np.maximum(estimates, 1e-300), far])
+        self.kappa_loo = self._kappa(loo)
+        self.kappa_held = self._kappa(np.array(self._held_out)) if self._held_out else None
+        if len(self._held_out) < HELD_OUT_MIN:
+            self.kappa_held = None
         self.kappa = max(KAPPA_FLOOR, self.kappa_loo, self.kappa_held or 0.0)
         if self.derived_names:
             z = (np.abs(true[:, k:] - mean[:, k:]) / np.sqrt(var[:, k:])).ravel()
-            kappas = [1.96, float(np.quantile(z, 0.95))]
+            kappas = [1.96, _upper_quantile(z)]
             if len(self._held_out_derived) >= HELD_OUT_MIN:
-                kappas.append(float(np.quantile(np.concatenate(self._held_out_derived), 0.95)))
+                kappas.append(_upper_quantile(np.concatenate(self._held_out_derived)))
             self.kappa_derived = max(kappas)
+
+    def _kappa(self, samples: np.ndarray) -> float:
+        """:func:`calibration_factor` of rows (mean, std, estimate, Δ from best), on the rows
+        near the best point if there are at least ``HELD_OUT_MIN`` of them, else on all."""
+        near = samples[samples[:, 3] <= self._near()]
+        chosen = near if len(near) >= HELD_OUT_MIN else samples
+        return calibration_factor(chosen[:, 0], chosen[:, 1], chosen[:, 2])
 
     def _best_coefficients(self) -> np.ndarray:
         if self._best_c is None:
@@ -286,6 +345,10 @@ class Emulator:
     def predict(self, params: Mapping[str, float]) -> Prediction:
         """The prediction at ``params`` (the input names -> values) and its error (module
         docstring)."""
+        with BlasThreads(1):
+            return self._predict(params)
+
+    def _predict(self, params: Mapping[str, float]) -> Prediction:
         x = np.array([params[p] for p in self.inputs], dtype=float)
         if self.gp is None:
             return Prediction(
@@ -297,16 +360,26 @@ class Emulator:
         offsets = c - self._best_coefficients()
         estimate = float(error_estimate(s2, offsets, self.outside_error**2))
         delta = 0.5 * float(np.sum(offsets**2)) if self._best is not None else 0.0
-        near = self.near if self.near is not None else near_delta(int(self.gp.varying.sum()))
-        tolerance = tolerance_at(delta, self.tolerance, near, self.slope)
+        tolerance = tolerance_at(delta, self.tolerance, self._near(), self.slope)
         derived = dict(zip(self.derived_names, mean[k:].tolist(), strict=True))
         derived_errors = dict(
             zip(self.derived_names, (self.kappa_derived * np.sqrt(var[k:])).tolist(), strict=True)
         )
+        limits = (self.derived_tolerance * self._derived_scale).tolist()
         prediction = Prediction(
-            x, c, s2, var[k:], derived, derived_errors, estimate, self.kappa * estimate,
-            tolerance, delta, fit_id=self.fit_id,
-        )  # fmt: skip
+            x=x,
+            coefficients=c,
+            variances=s2,
+            variances_derived=var[k:],
+            derived=derived,
+            derived_errors=derived_errors,
+            derived_limits=dict(zip(self.derived_names, limits, strict=True)),
+            estimate=estimate,
+            error=self.kappa * estimate,
+            tolerance=tolerance,
+            delta=delta,
+            fit_id=self.fit_id,
+        )
         prediction.reason = self._refusal(prediction, var[k:])
         prediction.accurate = not prediction.reason
         return prediction
@@ -314,15 +387,21 @@ class Emulator:
     def _refusal(self, prediction: Prediction, derived_var: np.ndarray) -> str:
         if not self.gp.in_domain(prediction.x):
             return "an input constant over the training points has another value"
+        if len(self._held_out) < HELD_OUT_MIN:
+            return (
+                f"calibrating: {len(self._held_out)} of {HELD_OUT_MIN} checks on points it had "
+                "not learned"
+            )
+        z = self.gp.whiten_inputs(np.vstack([prediction.x, self._x]))
+        if np.sqrt(np.sum(z[0] ** 2)) > self._radius:
+            return "outside the training points' cloud (no extrapolation)"
+        if np.sqrt(np.min(np.sum((z[1:] - z[0]) ** 2, axis=1))) > self._gap:
+            return "farther from the training points than they are from each other"
         if not prediction.error <= prediction.tolerance:
             return f"error {prediction.error:.3g} > tolerance {prediction.tolerance:.3g}"
         bad = [
-            d
-            for d, err, scale in zip(
-                self.derived_names, prediction.derived_errors.values(), self._derived_scale,
-                strict=True,
-            )
-            if not err <= self.derived_tolerance * scale
+            d for d in self.derived_names
+            if not prediction.derived_errors[d] <= prediction.derived_limits[d]
         ]  # fmt: skip
         if bad:
             return f"derived parameter(s) {bad} not accurate enough"
@@ -339,9 +418,11 @@ class Emulator:
         return {s: cls[s] for s in self.lmax}
 
     def check(self, prediction: Prediction, point: TrainingPoint) -> dict[str, float]:
-        """Compare a prediction with the exact result at its point (before learning the point):
-        the comparison enters the calibration. Returns ``{"error": realised rms Δ log L,
-        "estimate": κ ε, "ratio": error / (κ ε)}``; empty when there is nothing to compare."""
+        """Compare a prediction with the exact result at its point, before learning the point:
+        the comparison is kept in ``point.check`` (stored with it, so that other processes and
+        later runs use it too) and enters the calibration when the point is learned. Returns
+        ``{"error": realised rms Δ log L, "estimate": κ ε, "ratio": error / (κ ε)}``; empty
+        when there is nothing to compare."""
         if self.compression is None or prediction.fit_id < 0 or point.failed:
             return {}
         if prediction.fit_id != self.fit_id or not np.isfinite(prediction.estimate):
@@ -353,13 +434,22 @@ class Emulator:
         offsets = self.compression.expand(prediction.coefficients - self._best_coefficients())
         mean = -float(offsets @ delta) - 0.5 * float(delta @ delta)
         std = float(np.sqrt(delta @ delta))
-        self._held_out.append((mean, std, max(prediction.estimate, 1e-300)))
-        if self.derived_names:
-            sigma = np.sqrt(prediction.variances_derived)
-            errors = np.array(
-                [point.derived[d] - prediction.derived[d] for d in self.derived_names]
-            )
-            self._held_out_derived.append(np.abs(errors) / np.maximum(sigma, 1e-300))
+        sigma = np.sqrt(prediction.variances_derived)
+        truth_c = self.compression.project(delta) + prediction.coefficients
+        z = np.abs(truth_c - prediction.coefficients) / np.sqrt(prediction.variances)
+        derived_z = [
+            abs(point.derived[d] - prediction.derived[d]) / max(s, 1e-300)
+            for d, s in zip(self.derived_names, sigma, strict=True)
+        ]
+        if max(z.max(initial=0), *derived_z, 0) > SURPRISE:
+            self._surprised = True  # the GPs are wrong here: refit with this point
+        point.check = {
+            "mean": mean,
+            "std": std,
+            "estimate": max(prediction.estimate, 1e-300),
+            "delta": prediction.delta,
+            "derived": dict(zip(self.derived_names, derived_z, strict=True)),
+        }
         error = math.sqrt(mean**2 + std**2)
         return {"error": error, "estimate": prediction.error, "ratio": error / prediction.error}
 

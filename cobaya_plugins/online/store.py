@@ -43,7 +43,8 @@ class TrainingPoint:
     """One exact call: ``params`` (inputs by name), ``cls`` (spectrum -> C_ell from ell = 0, in
     the units the emulator learns), ``derived`` (by name); a failed call has ``failed`` True, no
     spectra and the exact code's ``message``. ``seconds``: the exact call's time; ``name``: the
-    file name (set by the store)."""
+    file name (set by the store); ``check``: the emulator's prediction at this point compared
+    with the result, made before it learned the point (see :meth:`.Emulator.check`), or None."""
 
     params: dict[str, float]
     cls: dict[str, np.ndarray] = field(default_factory=dict)
@@ -52,6 +53,7 @@ class TrainingPoint:
     message: str = ""
     seconds: float = 0.0
     name: str = ""
+    check: dict[str, Any] | None = None
 
 
 def _canonical(value: Any) -> Any:
@@ -156,6 +158,13 @@ class TrainingStore:
         }
         for spectrum, values in point.cls.items():
             arrays[f"cl_{spectrum}"] = np.asarray(values, dtype=float)
+        if point.check:
+            check = point.check
+            arrays["check"] = np.array(
+                [check["mean"], check["std"], check["estimate"], check.get("delta", 0.0)]
+            )
+            arrays["check_derived_names"] = np.array(list(check["derived"]), dtype=str)
+            arrays["check_derived_values"] = np.array(list(check["derived"].values()), dtype=float)
         _write_atomic(self.points_folder / name, lambda f: np.savez(f, **arrays))
         self._seen.add(name)
         point.name = name
@@ -181,6 +190,17 @@ class TrainingStore:
                 params = {str(n): float(v) for n, v in zip(names, values, strict=True)}
                 names, values = data["derived_names"], data["derived_values"]
                 derived = {str(n): float(v) for n, v in zip(names, values, strict=True)}
+                check = None
+                if "check" in data:
+                    mean, std, estimate, delta = map(float, data["check"])
+                    names, values = data["check_derived_names"], data["check_derived_values"]
+                    check = {
+                        "mean": mean,
+                        "std": std,
+                        "estimate": estimate,
+                        "delta": delta,
+                        "derived": {str(n): float(v) for n, v in zip(names, values, strict=True)},
+                    }
                 return TrainingPoint(
                     params=params,
                     cls=cls,
@@ -189,6 +209,7 @@ class TrainingStore:
                     message=str(data["message"]),
                     seconds=float(data["seconds"]),
                     name=name,
+                    check=check,
                 )  # fmt: skip
         except StoreError:
             raise

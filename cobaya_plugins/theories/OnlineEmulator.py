@@ -544,15 +544,16 @@ class OnlineEmulator(Theory):
             self._start()
         else:
             self._note_last_point()
-        prediction = None
-        if self._emulator.gp is not None:
-            prediction = self._emulator.predict(params_values_dict)
-            if not prediction.accurate and self._learn([]):  # another process may know it
-                prediction = self._emulator.predict(params_values_dict)
-            if prediction.accurate:
-                self._serve(state, prediction, want_derived)
-                self._progress()
-                return True
+        prediction = self._predict(params_values_dict)
+        if (prediction is None or not prediction.accurate) and self._learn([]):
+            prediction = self._predict(params_values_dict)  # with the others' new exact calls
+        if prediction is not None and prediction.accurate:
+            self._serve(state, prediction, want_derived)
+            self._progress()
+            return True
+        self.log.debug(
+            "%s: exact call (%s)", self.get_name(), prediction.reason if prediction else "no fit"
+        )
         point = self._exact_call(params_values_dict, prediction)
         if point is None:
             self._progress()
@@ -563,6 +564,10 @@ class OnlineEmulator(Theory):
         self._set_derived(state, derived, want_derived)
         self._progress()
         return True
+
+    def _predict(self, params: Mapping[str, float]) -> Any:
+        """The emulator's prediction, or None before its first fit."""
+        return self._emulator.predict(params) if self._emulator.gp is not None else None
 
     def _serve(self, state: dict, prediction: Any, want_derived: bool) -> None:
         state["Cl"] = self._padded(self._emulator.spectra(prediction))
@@ -710,7 +715,8 @@ class OnlineEmulator(Theory):
         )
         self.log.info(
             "%s: %d exact call(s) here (%d failed), %d prediction(s) served (%.0f %% of %d "
-            "points); %d training points in the cache; %s; calibration factor %.2g%s.",
+            "points); %d training point(s) learned (from every process); %s; calibration factor "
+            "%.2g%s.",
             self.get_name(), self.n_exact, self.n_failed, self.n_served,
             100 * self.n_served / max(total, 1), total, status["points"], level,
             status["kappa"], checked,
@@ -745,6 +751,7 @@ class OnlineEmulator(Theory):
 
     def close(self, *args):
         """Log the final progress line, then close the exact theory."""
-        if self._started:
+        if self._started and not getattr(self, "_closed", False):
             self._progress(force=True)
+        self._closed = True
         self._exact.close()

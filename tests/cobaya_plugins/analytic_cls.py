@@ -20,6 +20,7 @@ import os
 import time
 
 import numpy as np
+from cobaya.theory import Theory
 from scipy.interpolate import CubicSpline
 
 from cobaya_plugins.fiducial import load_fiducial
@@ -73,3 +74,12 @@ def failing(amp=1.0, tilt=0.0, stretch=1.0):
         _count()
         raise ValueError(f"stretch {stretch} > 1.02 is not supported")
     return spectra(amp, tilt, stretch)
+
+
+class NoCl(Theory):
+    """A theory that computes a derived parameter but no spectra (for the failure-path test)."""
+
+    params = {"x": None, "y": {"derived": True}}
+
+    def calculate(self, state, want_derived=True, **params_values):
+        state["derived"] = {"y": 2 * params_values["x"]}
