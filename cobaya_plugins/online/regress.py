@@ -322,10 +322,11 @@ class GaussianProcesses:
 
     def jax_mean(self):
         """The mean prediction as a JAX-traceable function ``x (D,) -> (m,)`` (float64)."""
-        import jax
         import jax.numpy as jnp
 
-        jax.config.update("jax_enable_x64", True)
+        from cobaya_plugins.jax_compile import enable_x64
+
+        enable_x64("the online emulator's JAX form")
         varying = np.flatnonzero(self.varying)
         x_mean, whitening = jnp.asarray(self._x_mean), jnp.asarray(self._whitening)
         lengths = jnp.asarray(np.exp(self.hyperparameters[:, 1:-1]))

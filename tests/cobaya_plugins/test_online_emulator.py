@@ -183,9 +183,6 @@ def test_gp_predicts_a_smooth_function_within_its_error_and_never_trusts_far_poi
     _, near_var = gp.predict(np.zeros(2))
     _, far_var = gp.predict(np.array([8.0, -8.0]))
     assert far_var[0] > 1e3 * near_var[0]
-    # the JAX form is the same mean
-    mean = gp.jax_mean()
-    np.testing.assert_allclose(np.asarray(mean(test[0])), means[0], rtol=1e-10, atol=1e-12)
 
 
 def test_gp_leave_one_out_is_a_refit_without_the_point():
@@ -464,6 +461,26 @@ def test_cache_is_reused_and_another_configuration_starts_afresh(tmp_path, caplo
 
 
 @pytest.mark.slow
+def test_jax_form_is_the_served_prediction(tmp_path):
+    """After training, a point the emulator serves: the JAX form's spectra and derived parameter
+    (GP mean and PCA written in jax.numpy) are get_Cl()'s (FIRAS µK² C_ell) and the served
+    derived value (numpy)."""
+    model = get_model(online_info(tmp_path))
+    for x in draws(40, 2.0, seed=9):
+        model.logposterior(x)
+    theory = model.theory[ONLINE]
+    served_before = theory.n_served
+    result = model.logposterior([1.001, -0.001, 1.0001])
+    assert theory.n_served == served_before + 1
+    products, valid = theory.jax_calculate()(dict(zip(NAMES, [1.001, -0.001, 1.0001], strict=True)))
+    assert bool(valid)
+    served = theory.get_Cl()
+    for s in ("tt", "te", "ee"):
+        np.testing.assert_allclose(np.asarray(products["Cl"][s]), served[s], rtol=1e-9, atol=1e-12)
+    assert float(products["derived"]["sigma_T"]) == pytest.approx(result.derived[0], rel=1e-10)
+
+
+@pytest.mark.slow
 def test_a_process_learns_the_exact_calls_another_wrote(tmp_path):
     """Two models on one cache, as two MPI processes: B started first, then A computed points;
     at those points B makes no exact call (it reads the cache before calling the exact code)."""
@@ -507,8 +524,12 @@ def test_cobaya_mcmc_on_plik_lite_makes_fewer_exact_calls_than_accepted_steps(tm
     _, sampler = run(mcmc_info(tmp_path, mock_paths))
     calls = analytic_cls.CALLS[0] - start
     sample = sampler.products()["sample"]
+    theory = sampler.model.theory[ONLINE]
+    print(f"exact calls {calls} ({theory.n_exact} by its own count), served {theory.n_served}, "
+          f"accepted steps {len(sample)}")  # fmt: skip
+    assert list(theory.input_params) == list(NAMES)  # A_planck, a nuisance parameter, is not
     assert len(sample) == 400
-    assert calls < len(sample) / 5
+    assert calls == theory.n_exact < len(sample) / 5
     # the chain's log-likelihoods against the exact model at 50 of its points
     plik = open_clik(mock_paths["highl_TTTEEE_lite"])
     chain = sample.data.iloc[:: len(sample) // 50]
