@@ -178,7 +178,7 @@ class OnlineEmulator(Theory):
         self.n_exact = 0
         self.n_served = 0
         self.n_failed = 0
-        self._recent_errors: deque[float] = deque(maxlen=RECENT)
+        self._recent_errors: deque[tuple[float, float]] = deque(maxlen=RECENT)
         self._recent_checks: deque[float] = deque(maxlen=RECENT)
         self._last_progress = time.time()
         if self.validate:
@@ -574,7 +574,7 @@ class OnlineEmulator(Theory):
         state["online"] = {"exact": False, "error": prediction.error}
         self._set_derived(state, prediction.derived, want_derived)
         self.n_served += 1
-        self._recent_errors.append(prediction.error)
+        self._recent_errors.append((prediction.error, prediction.tolerance))
 
     def _set_derived(self, state: dict, derived: Mapping[str, float], want_derived: bool) -> None:
         if want_derived:
@@ -701,12 +701,15 @@ class OnlineEmulator(Theory):
         self._last_progress = now
         total = self.n_exact + self.n_served
         status = self._emulator.status()
-        level = (
-            f"median error {np.median(self._recent_errors):.2g} in |Δ log L| over the last "
-            f"{len(self._recent_errors)} served (tolerance {self.tolerance:g})"
-            if self._recent_errors
-            else "no prediction served yet"
-        )
+        if self._recent_errors:
+            errors, tolerances = np.array(self._recent_errors).T
+            level = (
+                f"median error {np.median(errors):.2g} in |Δ log L| over the last {len(errors)} "
+                f"served, where the median tolerance was {np.median(tolerances):.2g} "
+                f"({self.tolerance:g} near the best point)"
+            )
+        else:
+            level = "no prediction served yet"
         checked = (
             f"; at exact calls the prediction's error was {np.median(self._recent_checks):.2g} "
             "× the estimate (median)"

@@ -388,6 +388,47 @@ def test_inputs_and_derived_reach_the_exact_theory_and_get_cl_is_in_its_units(tm
         assert len(ours["tt"]) == 1001 and ours["ell"].tolist() == list(range(1001))
 
 
+class ClassyLike(Likelihood):
+    """Requests TT, TE, EE to ell = 300 as D_ell in the model's µK², and rs_drag."""
+
+    def get_requirements(self):
+        return {"Cl": {"tt": 300, "te": 300, "ee": 300}, "rs_drag": None}
+
+    def logp(self, **params):
+        cls = self.provider.get_Cl(ell_factor=True, units="muK2")
+        return -1e-4 * float(np.sum(cls["tt"][2:301])) - self.provider.get_param("rs_drag")
+
+
+@pytest.mark.slow
+def test_classy_as_the_exact_theory(tmp_path):
+    """CLASS through the wrapper: the inputs, a derived parameter for the chain (sigma8) and one a
+    likelihood requires (rs_drag), and get_Cl in the model's µK² D_ell (CLASS's T_cmb), all as
+    Cobaya's classy gives them on its own (exact calls, before the first fit)."""
+    exact = {"classy": {"extra_args": {"l_max_scalars": 400}}}
+    params = {"omega_b": {"prior": {"min": 0.02, "max": 0.025}}, "omega_cdm": 0.12,
+              "H0": 67.5, "tau_reio": 0.055, "n_s": 0.965, "A_s": 2.1e-9,
+              "sigma8": {"derived": True}}  # fmt: skip
+    info = {"likelihood": {"l": {"external": ClassyLike}}, "params": params}
+    online = {"exact": exact, "cache": str(tmp_path), "validate": 0, "progress_every": 0}
+    model = get_model({**info, "theory": {ONLINE: online}})
+    plain = get_model({**info, "theory": exact})
+    theory = model.theory[ONLINE]
+    assert sorted(theory.input_params) == sorted(
+        ["omega_b", "omega_cdm", "H0", "tau_reio", "n_s", "A_s"]
+    )
+    for omega_b in (0.0222, 0.0226):
+        ours, theirs = model.logposterior([omega_b]), plain.logposterior([omega_b])
+        assert ours.logpost == pytest.approx(theirs.logpost, rel=1e-12)
+        assert ours.derived[0] == pytest.approx(theirs.derived[0], rel=1e-12)  # sigma8
+        a, b = (
+            theory.get_Cl(ell_factor=True, units="muK2"),
+            plain.theory["classy"].get_Cl(ell_factor=True, units="muK2"),
+        )
+        for s in ("tt", "te", "ee"):
+            np.testing.assert_allclose(a[s][:301], b[s][:301], rtol=1e-12, atol=0)
+    assert theory.n_exact == 2
+
+
 def test_missing_or_unknown_exact_theory_and_bad_options_say_the_fix(tmp_path):
     info = online_info(tmp_path)
     info["theory"][ONLINE].pop("exact")
