@@ -470,7 +470,6 @@ def test_failing_exact_code_rejects_the_point_as_without_the_wrapper(tmp_path):
         get_model(info).logposterior(bad)
 
 
-@pytest.mark.slow
 def test_cache_is_reused_and_another_configuration_starts_afresh(tmp_path, caplog):
     first = draws(40, 2.0, seed=5)
     model = get_model(online_info(tmp_path))
@@ -521,7 +520,6 @@ def test_jax_form_is_the_served_prediction(tmp_path):
     assert float(products["derived"]["sigma_T"]) == pytest.approx(result.derived[0], rel=1e-10)
 
 
-@pytest.mark.slow
 def test_a_process_learns_the_exact_calls_another_wrote(tmp_path):
     """Two models on one cache, as two MPI processes: B started first, then A computed points;
     at those points B makes no exact call (it reads the cache before calling the exact code)."""
