@@ -9,7 +9,10 @@ the tested range (``cobaya>=3.6.2,<3.7``, ``setup.cfg``):
   log-likelihoods computed elsewhere (:mod:`cobaya_plugins.gradients`);
 * :func:`getdist_point_text`: Cobaya's ``minimize`` writer of a best fit in GetDist's format
   (``Minimize.getdist_point_text``, a method that reads only ``self.model``), so that
-  :class:`~cobaya_plugins.samplers.BestFit` writes the same ``.minimum`` file.
+  :class:`~cobaya_plugins.samplers.BestFit` writes the same ``.minimum`` file;
+* :func:`current_state`: a component's state at the last point it computed (``logp`` of a
+  likelihood, the products of a theory), which
+  :class:`~cobaya_plugins.theories.OnlineEmulator` reads to learn where the posterior peaks.
 
 Where Cobaya has a public way, it is used instead (a sampler's ``random_state``, a Boltzmann
 theory's ``requested()``). One private name is not reached but overridden, and so stays in its
@@ -43,3 +46,9 @@ def getdist_point_text(model: Any, point: Any, minuslogpost: float) -> str:
     return Minimize.getdist_point_text(
         SimpleNamespace(model=model), point, minuslogpost=minuslogpost
     )
+
+
+def current_state(component: Any) -> dict | None:
+    """The state a Cobaya ``component`` (Theory or Likelihood) keeps of the last point it
+    computed (a likelihood's has ``"logp"``), or None when it has computed none."""
+    return getattr(component, "_current_state", None)

@@ -48,6 +48,7 @@ from cobaya.theory import Theory
 from cobaya.tools import get_available_internal_class_names, get_class_methods
 from cobaya.typing import empty_dict
 
+from cobaya_plugins.cobaya_internals import current_state
 from cobaya_plugins.online.control import SPECTRA as METRIC_SPECTRA
 from cobaya_plugins.online.regress import KERNELS
 from cobaya_plugins.online.store import StoreError, TrainingPoint, TrainingStore
@@ -524,14 +525,14 @@ class OnlineEmulator(Theory):
     def _note_last_point(self) -> None:
         """Tell the emulator the run's log-likelihood at the last point (the best point is the
         highest): read from the model's likelihoods, which computed it from this theory's
-        current state (Cobaya 3.6's ``_current_state``)."""
+        current state (:func:`cobaya_plugins.cobaya_internals.current_state`)."""
         model = getattr(self.provider, "model", None)
-        state = getattr(self, "_current_state", None)
+        state = current_state(self)
         if model is None or state is None or "Cl" not in state:
             return
         total = 0.0
         for like in model.likelihood.values():
-            like_state = getattr(like, "_current_state", None)
+            like_state = current_state(like)
             if not like_state or like_state.get("logp") is None:
                 return
             total += float(like_state["logp"])
@@ -676,7 +677,7 @@ class OnlineEmulator(Theory):
             return {**out, **{s: current[s].copy() for s in self._lmax}}
         key = (bool(ell_factor), units)
         if key not in self._conversions:
-            if getattr(self._exact, "_current_state", None) is None:
+            if current_state(self._exact) is None:
                 # No exact result in this process yet (all served from the cache): one exact
                 # call at this point gives the factors (and is learned like any other).
                 self._exact_call(self.current_state["params"], None)
