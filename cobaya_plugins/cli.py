@@ -1,5 +1,5 @@
 """Command line: ``python -m cobaya_plugins info | mock | triangle | install | validate |
-residuals | emulator-check | profile`` (``--help`` on each).
+residuals | emulator-check | profile | online-report`` (``--help`` on each).
 
 Errors print one line (``error: ...``, fixes written as this command's flags) and exit 1;
 ``info`` also exits 1 when the file's self-check fails, ``install`` when a download, check or
@@ -235,6 +235,34 @@ def _emulator_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _online_report(args: argparse.Namespace) -> int:
+    from cobaya_plugins.online.report import exactness_report, summary
+
+    report = exactness_report(args.prefix, args.n, seed=args.seed, burn_in=args.burn_in)
+    print(summary(report))
+    return 0
+
+
+def _add_online_report_command(sub: argparse._SubParsersAction) -> None:
+    """The ``online-report`` sub-command."""
+    rep = sub.add_parser(
+        "online-report",
+        help="exactness report of an OnlineEmulator chain: the exact theory at random posterior "
+        "samples (Δ log posterior, importance-weight ESS, mean shifts)",
+        epilog="Writes PREFIX.online_report.json (docs/online_emulator.md). Example: python -m "
+        "cobaya_plugins online-report chains/my_run --n 50",
+    )  # fmt: skip
+    rep.add_argument("prefix", help="output prefix of the run (chains/my_run for "
+                     "chains/my_run.1.txt and chains/my_run.updated.yaml)")  # fmt: skip
+    rep.add_argument("--n", type=int, default=50, help="posterior draws, each an exact call "
+                     "(default: %(default)s)")  # fmt: skip
+    rep.add_argument("--seed", type=int, default=None, help="seed of the draws (default: a "
+                     "fresh one, written in the report)")  # fmt: skip
+    rep.add_argument("--burn-in", type=_fraction, default=0.3, help="fraction of each chain to "
+                     "skip, in [0, 1) (default: %(default)s)")  # fmt: skip
+    rep.set_defaults(func=_online_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m cobaya_plugins``."""
     from cobaya_plugins.clik import BACKENDS
@@ -304,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     tri.set_defaults(func=_triangle)
     _add_real_data_commands(sub)
     _add_profile_command(sub)
+    _add_online_report_command(sub)
     return parser
 
 

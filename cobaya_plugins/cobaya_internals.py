@@ -12,7 +12,10 @@ the tested range (``cobaya>=3.6.2,<3.7``, ``setup.cfg``):
   :class:`~cobaya_plugins.samplers.BestFit` writes the same ``.minimum`` file;
 * :func:`current_state`: a component's state at the last point it computed (``logp`` of a
   likelihood, the products of a theory), which
-  :class:`~cobaya_plugins.theories.OnlineEmulator` reads to learn where the posterior peaks.
+  :class:`~cobaya_plugins.theories.OnlineEmulator` reads to learn where the posterior peaks;
+* :func:`run_output_prefix`: the output prefix of the ``cobaya.run.run`` call in progress (a
+  local variable of that function), which ``OnlineEmulator`` needs at the end of a run to find
+  the chains of its exactness report.
 
 Where Cobaya has a public way, it is used instead (a sampler's ``random_state``, a Boltzmann
 theory's ``requested()``). One private name is not reached but overridden, and so stays in its
@@ -52,3 +55,23 @@ def current_state(component: Any) -> dict | None:
     """The state a Cobaya ``component`` (Theory or Likelihood) keeps of the last point it
     computed (a likelihood's has ``"logp"``), or None when it has computed none."""
     return getattr(component, "_current_state", None)
+
+
+def run_output_prefix() -> str | None:
+    """The output prefix (``output:``, or ``-o``) of the ``cobaya.run.run`` call this code runs
+    inside (``cobaya-run``, or ``cobaya.run`` from Python), read from that call's ``out`` (its
+    :class:`cobaya.output.Output`) on the call stack; None outside such a call or when the run
+    writes no output."""
+    import importlib
+    import os
+    import sys
+
+    code = importlib.import_module("cobaya.run").run.__code__
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code is not code:
+        frame = frame.f_back
+    out = frame.f_locals.get("out") if frame is not None else None
+    del frame  # no reference cycle through the stack
+    if not out:  # absent, or Cobaya's OutputDummy (no output), which is falsy
+        return None
+    return os.path.join(out.folder, out.prefix) if out.prefix else out.folder + os.sep

@@ -1,4 +1,4 @@
-"""The online emulator's pieces, usable without Cobaya (numpy, scipy and JAX only).
+"""The online emulator's pieces; all but :mod:`.report` work without Cobaya (numpy, scipy, JAX).
 
 :mod:`~cobaya_plugins.online.control`
     The Gaussian Δχ² metric of the spectra, the error estimate in Δ log-likelihood, its
@@ -12,6 +12,9 @@
     The training set on disk, keyed by the exact theory's configuration, shared by processes.
 :mod:`~cobaya_plugins.online.emulator`
     The three first put together: learn points, predict with an error, keep the calibration.
+:mod:`~cobaya_plugins.online.report`
+    The exactness report of a finished chain: the exact theory at random posterior samples
+    (this one uses Cobaya: it reads the chain and builds the exact model).
 
 The Cobaya Theory that uses them is :class:`cobaya_plugins.theories.OnlineEmulator`
 (``docs/online_emulator.md``).

@@ -182,13 +182,7 @@ class OnlineEmulator(Theory):
         self._recent_errors: deque[tuple[float, float]] = deque(maxlen=RECENT)
         self._recent_checks: deque[float] = deque(maxlen=RECENT)
         self._last_progress = time.time()
-        if self.validate:
-            self.log.warning(
-                "%s: `validate: %d` asks for an exactness report at the end of the run, which "
-                "is not implemented in this version yet: no report will be written. Set "
-                "`validate: 0` to silence this.",
-                self.get_name(), self.validate,
-            )  # fmt: skip
+        self._reported = False
 
     def _check_options(self) -> None:
         name = self.get_name()
@@ -752,6 +746,51 @@ class OnlineEmulator(Theory):
             return {"Cl": cls, "derived": {p: derived[p] for p in outputs}}, jnp.asarray(True)
 
         return calculate
+
+    def __exit__(self, exception_type, exception_value, traceback):
+        """At the end of a run that ended without an error, the exactness report
+        (:meth:`exactness_report`); then close as any component."""
+        try:
+            if exception_type is None:
+                self.exactness_report()
+        finally:
+            super().__exit__(exception_type, exception_value, traceback)
+
+    def exactness_report(self) -> dict | None:
+        """The exactness report of the run's chain (``validate: N`` posterior draws computed by
+        the exact theory, :mod:`cobaya_plugins.online.report`), made once, by the first MPI
+        process, inside ``cobaya-run`` with an output prefix; the report, or None where there is
+        nothing to report (the reason is logged)."""
+        from cobaya import mpi
+
+        from cobaya_plugins.cobaya_internals import run_output_prefix
+        from cobaya_plugins.online.report import exactness_report
+
+        if getattr(self, "_reported", True) or not self.validate or not self._started:
+            return None
+        self._reported = True
+        if not mpi.is_main_process():
+            return None
+        prefix = run_output_prefix()
+        command = f"python -m cobaya_plugins online-report {prefix or 'PREFIX'} --n {self.validate}"
+        if prefix is None:
+            self.log.info(
+                "%s: no exactness report (`validate: %d`): this run writes no chain (it is not "
+                "a cobaya-run with `output:`). On a chain, run `%s`.",
+                self.get_name(), self.validate, command,
+            )  # fmt: skip
+            return None
+        self.log.info(
+            "%s: exactness report: the exact theory at %d posterior draws of %s ...",
+            self.get_name(), self.validate, prefix,
+        )  # fmt: skip
+        try:
+            return exactness_report(prefix, self.validate, logger=self.log, option="validate:")
+        except (FileNotFoundError, ValueError) as excpt:
+            self.log.warning(
+                "%s: no exactness report: %s (then `%s` makes it)", self.get_name(), excpt, command
+            )
+            return None
 
     def close(self, *args):
         """Log the final progress line, then close the exact theory."""
