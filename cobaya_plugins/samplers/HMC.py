@@ -16,10 +16,13 @@ r"""Hamiltonian Monte Carlo on a Cobaya model's JAX log-posterior, as a Cobaya s
    nuts`` (default: the No-U-Turn sampler, exact; step size by dual averaging, mass matrix from
    Stan's windows) or ``kernel: mclmc`` (microcanonical Langevin, no accept/reject, chains in
    lockstep; step size from the energy error, decoherence length from the autocorrelation).
-   Warm-up draws are not kept. Nothing moves a chain between transitions, in warm-up or after:
-   with ``bounds: reflect`` chains roam over the mirror copies, which ``to_x`` maps back (moving
-   them into the base copy would not commute with a transition in a dense metric and would
-   bias the chain; docs/gradients.md says how exactness is tested).
+   Warm-up draws are not kept. With ``bounds: reflect``, the parameters whose maximum lies
+   within :data:`FOLD_SIGMAS` σ of a prior bound are folded back into the base copy after every
+   chunk, and their metric (the start's covariance and every adapted mass matrix) is decoupled
+   from the others', which makes the mirror commute with the transitions (a fold with a
+   coupled metric would bias the chain); every other parameter is never moved, and its chain
+   may roam over the mirror copies, which ``to_x`` maps back. docs/gradients.md says how
+   exactness is tested.
 4. **Sampling** in chunks of ``chunk`` steps, all chains of a process batched in one compiled
    call (``jax.vmap``): after each chunk the draws are written to the chain files
    (``<prefix>.1.txt``, ``<prefix>.2.txt``, …, Cobaya's format with derived parameters and
@@ -58,7 +61,7 @@ from cobaya.sampler import CovmatSampler
 from cobaya_plugins.gradients import LogPosterior, check_finite_gradient
 from cobaya_plugins.jax_compile import AnnouncedJit
 from cobaya_plugins.samplers.convergence import bulk_ess, split_rhat
-from cobaya_plugins.samplers.coordinates import LogitCoordinates, MirrorCoordinates
+from cobaya_plugins.samplers.coordinates import LogitCoordinates, MirrorCoordinates, decouple
 from cobaya_plugins.samplers.kernels import KERNELS, Kernel, KernelOptions
 from cobaya_plugins.samplers.optimize import covariance, hessian, maximize
 
@@ -67,6 +70,12 @@ BOUNDS = ("reflect", "logit")
 
 #: Mass matrix forms (``mass:``, NUTS).
 MASS_FORMS = ("dense", "diagonal")
+
+#: ``bounds: reflect``: a parameter whose maximum lies within this many σ (of the start's
+#: Gaussian approximation) of a prior bound is folded back into the base copy after every chunk,
+#: its metric decoupled from the others (:func:`~.coordinates.decouple`) so that the fold
+#: commutes with the transitions; the others are never moved.
+FOLD_SIGMAS = 5.0
 
 #: The install command for what HMC needs beyond the package (blackjax, JAX).
 JAX_EXTRA = "pip install 'cobaya-planck-clik[jax]'"
@@ -215,6 +224,38 @@ class HMC(CovmatSampler):
         flat = (z - self._centre).reshape(-1, len(self.names))
         return np.linalg.solve(self._chol, flat.T).T.reshape(np.shape(z))
 
+    def _near_bounds(self, z: np.ndarray, cov: np.ndarray) -> np.ndarray:
+        """The coordinates to fold (boolean, d): with ``bounds: reflect``, those whose start
+        ``z`` lies within :data:`FOLD_SIGMAS` σ (``cov``'s) of a prior bound; none for logit."""
+        if self.coordinates is self.start_coordinates:
+            return np.zeros(len(self.names), dtype=bool)
+        return self.coordinates.bound_distance(z) < FOLD_SIGMAS * np.sqrt(np.diag(cov))
+
+    def _fold(self, kernel: Kernel, states):
+        """The chains whose folded coordinates left the base copy, moved back (the same
+        parameter values), with their density and gradient there. Exact: those coordinates are
+        decoupled in the metric (the start's covariance and every adapted mass matrix), so the
+        mirror commutes with the transitions."""
+        if not self._folded.any():
+            return states
+        z = self._z_of_u(kernel.positions(states))
+        folded = self.coordinates.fold(z, self._folded)
+        moved = np.any(np.abs(folded - z) > 1e-12, axis=1)  # in z: O(1), rounding 1e-16
+        if not moved.any():
+            return states
+        positions, values, grads = self._evaluate_u(self._u_of_z(folded[moved]))
+        return kernel.replace(states, moved, positions, values, grads)
+
+    def _decoupled_inverse_mass(self, inverse_mass: np.ndarray) -> np.ndarray:
+        """An adapted inverse mass matrix of u (d, d) with the folded coordinates decoupled in
+        z, where the mirrors act: Σ_z = L M⁻¹ Lᵀ decoupled, mapped back to u."""
+        if not self._folded.any():
+            return inverse_mass
+        sigma_z = decouple(self._chol @ inverse_mass @ self._chol.T, self._folded)
+        half = np.linalg.solve(self._chol, sigma_z)
+        result = np.linalg.solve(self._chol, half.T).T
+        return 0.5 * (result + result.T)
+
     def _kernel(self, centre: np.ndarray, chol: np.ndarray) -> Kernel:
         """The kernel on whitened coordinates u, z = centre + chol u."""
         import jax.numpy as jnp
@@ -305,7 +346,14 @@ class HMC(CovmatSampler):
         self._build()
         if self._saved is None:
             z_start, cov = self._to_chain_coordinates(*self._start_point())  # on the main process
-            kernel = self._kernel(z_start, np.linalg.cholesky(cov))
+            self._folded = self._near_bounds(z_start, cov)
+            if self._folded.any():
+                self.mpi_info(
+                    "Near a prior bound, folded back after every chunk (their metric decoupled "
+                    "from the other parameters'): %s.",
+                    ", ".join(n for n, f in zip(self.names, self._folded, strict=True) if f),
+                )
+            kernel = self._kernel(z_start, np.linalg.cholesky(decouple(cov, self._folded)))
             d = len(self.names)
             positions = 0.5 * self.random_state.standard_normal(
                 (self.chains, d)
@@ -324,7 +372,10 @@ class HMC(CovmatSampler):
                 )
 
             key, sub = jax.random.split(key)
-            states, gradients = kernel.warmup(states, sub, n_chunks, report)
+            states, gradients = kernel.warmup(
+                states, sub, n_chunks, report, lambda st: self._fold(kernel, st),
+                self._decoupled_inverse_mass,
+            )  # fmt: skip
             self.n_gradients += gradients
             self.mpi_info(
                 "Warm-up done: %s; %d gradients, %.0f s.",
@@ -335,6 +386,7 @@ class HMC(CovmatSampler):
             self._save_state(kernel, states, key)
         else:
             saved = self._saved
+            self._folded = saved["folded"]
             kernel = self._kernel(saved["centre"], saved["chol"])
             states = kernel.restore(saved["states"], saved["params"])
             key = jnp.asarray(saved["key"])
@@ -385,8 +437,8 @@ class HMC(CovmatSampler):
         return math.floor(math.log(draws) / step) != math.floor(math.log(previous) / step)
 
     def _sample(self, kernel: Kernel, states, key) -> None:
-        """Chunks of steps, written out, until the stop rule holds. Nothing moves the chains
-        between chunks: the chain is exactly the kernel's."""
+        """Chunks of steps, written out, until the stop rule holds. Between chunks only the
+        fold moves chains, which commutes with the kernel (:meth:`_fold`)."""
         import jax
 
         start = time.perf_counter()
@@ -395,7 +447,7 @@ class HMC(CovmatSampler):
         while True:
             key, sub = jax.random.split(key)
             chunk = kernel.sample(states, sub)
-            states = chunk.states
+            states = self._fold(kernel, chunk.states)
             self.n_gradients += chunk.gradients
             self.n_divergent += chunk.divergent
             # draws first, then the state that records how many were written: a kill in
@@ -506,6 +558,7 @@ class HMC(CovmatSampler):
             n_written=len(self.collections[0]),
             centre=self._centre,
             chol=self._chol,
+            folded=self._folded,
             key=np.asarray(key),
             n_divergent=self.n_divergent,
             n_gradients=self.n_gradients,
@@ -559,6 +612,7 @@ class HMC(CovmatSampler):
             "n_written": int(data["n_written"]),
             "centre": data["centre"],
             "chol": data["chol"],
+            "folded": data["folded"].astype(bool),
             "key": data["key"],
             "n_divergent": int(data["n_divergent"]),
             "n_gradients": int(data["n_gradients"]),

@@ -116,11 +116,27 @@ class MirrorCoordinates(_Coordinates):
     the bound in z, instead of the exponential tail of the logit map, in which a chain can wander
     far (measured: docs/gradients.md).
 
-    A chain moves over all the copies (nothing moves it into the base copy: a mirror is a
-    symmetry of the density of z but not of a transition with a dense metric, since it flips
-    one coordinate of the momentum, which changes its kinetic energy; folding between
-    transitions would bias the chain). :meth:`to_x` maps every copy back.
+    :meth:`to_x` maps every copy back, so a chain may roam over the copies. :meth:`fold` moves
+    chosen coordinates back to the base copy: a mirror is a symmetry of the density of z, but it
+    commutes with a Hamiltonian transition only when the metric does not couple the mirrored
+    coordinate to the others (a mirror flips one coordinate of the momentum; with a coupling
+    that changes the kinetic energy). :func:`decouple` makes a covariance so; the sampler folds
+    only coordinates it decoupled (folding a coupled one biases the chain: docs/gradients.md).
     """
+
+    def fold(self, z: np.ndarray, which: np.ndarray) -> np.ndarray:
+        """``z`` (..., d) with the coordinates ``which`` (boolean, d) moved to the base copy
+        (the same parameter values); the others unchanged (numpy)."""
+        return np.where(which, self.to_z(self.to_x(z)), z)
+
+    def bound_distance(self, z: np.ndarray) -> np.ndarray:
+        """Distance in z from the base-copy point of ``z`` (d,) to the nearest prior bound, per
+        coordinate (inf without a bound)."""
+        base = self.to_z(self.to_x(z))
+        two = np.minimum(np.abs(base), np.abs(base - 1.0))
+        distance = np.where(self._two, two, np.inf)
+        distance = np.where(self._lower, np.abs(base - self._low), distance)
+        return np.where(self._upper, np.abs(self._high - base), distance)
 
     def to_x(self, z: Any, xp: Any = np) -> Any:
         """Parameters from ``z`` (``xp``: ``numpy`` or ``jax.numpy``)."""
@@ -141,3 +157,11 @@ class MirrorCoordinates(_Coordinates):
     def dx_dz(self, z: np.ndarray) -> np.ndarray:
         """|dx/dz| per parameter in the base copy (numpy, same shape as ``z``)."""
         return np.broadcast_to(self._width, np.shape(z)).copy()
+
+
+def decouple(cov: np.ndarray, which: np.ndarray) -> np.ndarray:
+    """The covariance ``cov`` (d, d) with the rows and columns of the coordinates ``which``
+    (boolean, d) set to zero off the diagonal: a metric under which mirroring those coordinates
+    commutes with a Hamiltonian transition."""
+    keep = ~(which[:, None] | which[None, :]) | np.eye(len(which), dtype=bool)
+    return np.where(keep, cov, 0.0)

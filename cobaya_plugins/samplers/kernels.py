@@ -73,6 +73,11 @@ class Chunk(NamedTuple):
 
 #: ``report(steps done, steps in all, summary)``: the warm-up's progress line.
 Report = Callable[[int, int, str], None]
+#: ``fold(states)``: the chain states with the sampler's folded coordinates moved to the base
+#: copy of a mirrored density (identity when none).
+Fold = Callable[[Any], Any]
+#: ``constrain(inverse_mass)``: an adapted inverse mass matrix made fit for the fold (decoupled).
+Constrain = Callable[[np.ndarray], np.ndarray]
 
 
 class Kernel(Protocol):
@@ -86,8 +91,11 @@ class Kernel(Protocol):
         """Chain states at ``positions`` (chains, d), with their log-densities (chains,) and
         gradients (chains, d); ``params`` from a previous run, or initial ones."""
 
-    def warmup(self, states, key, n_chunks: int, report: Report) -> tuple[Any, int]:
-        """Tune ``params`` over ``n_chunks`` chunks: (states, gradients evaluated)."""
+    def warmup(
+        self, states, key, n_chunks: int, report: Report, fold: Fold, constrain: Constrain
+    ) -> tuple[Any, int]:
+        """Tune ``params`` over ``n_chunks`` chunks, ``fold`` after each, ``constrain`` every
+        adapted mass matrix: (states, gradients evaluated)."""
 
     def sample(self, states, key) -> Chunk:
         """One chunk of transitions with the tuned parameters."""
@@ -100,6 +108,10 @@ class Kernel(Protocol):
 
     def restore(self, arrays: dict[str, np.ndarray], params: dict) -> Any:
         """Chain states from :meth:`state_arrays`' output, with tuned ``params``."""
+
+    def replace(self, states, which: np.ndarray, positions, logdensities, grads) -> Any:
+        """States with the chains ``which`` (boolean, chains) moved to new positions, with
+        their log-densities and gradients (a fresh momentum where the kernel keeps one)."""
 
 
 def warmup_windows(n_steps: int, first_slow: int = 2) -> list[tuple[int, bool]]:
@@ -147,6 +159,24 @@ def _jax():
     import jax.numpy as jnp
 
     return jax, jnp
+
+
+def _replace_rows(states, which: np.ndarray, rows: dict[str, Any]):
+    """``states`` (a NamedTuple of arrays over chains) with the rows ``which`` of the fields
+    named in ``rows`` replaced by those values."""
+    _, jnp = _jax()
+    fields = {name: np.array(value) for name, value in states._asdict().items()}
+    for name, values in rows.items():
+        fields[name][which] = values
+    return type(states)(**{name: jnp.asarray(value) for name, value in fields.items()})
+
+
+def unit_momenta(positions: np.ndarray) -> np.ndarray:
+    """Random unit vectors, one per row of ``positions`` (n, d), seeded by the positions' bits
+    (reproducible from the run's seed, and on --resume)."""
+    rng = np.random.default_rng(np.abs(np.asarray(positions)).view(np.uint64).ravel())
+    momenta = rng.standard_normal(np.shape(positions))
+    return momenta / np.linalg.norm(momenta, axis=1, keepdims=True)
 
 
 class NUTS:
@@ -223,8 +253,9 @@ class NUTS:
         )  # fmt: skip
         return states, da_state, [np.asarray(t) for t in trace]
 
-    def warmup(self, states, key, n_chunks: int, report: Report):
-        """Stan's windowed adaptation; ``report`` after each chunk."""
+    def warmup(self, states, key, n_chunks: int, report: Report, fold: Fold, constrain: Constrain):
+        """Stan's windowed adaptation; ``report`` and ``fold`` after each chunk; each adapted
+        mass matrix passes through ``constrain``."""
         jax, _ = _jax()
         windows = warmup_windows(n_chunks)
         da_state = self._da_init(self.params["step_size"])
@@ -235,6 +266,7 @@ class NUTS:
             for _ in range(length):
                 key, sub = jax.random.split(key)
                 states, da_state, trace = self._chunk(states, da_state, sub, True)
+                states = fold(states)
                 positions, n_steps, divergent, acceptance = trace
                 draws.append(positions)
                 done += self.options.chunk
@@ -251,7 +283,9 @@ class NUTS:
                 np.exp(pooled_mean(float(np.log(self._da_final(da_state)))))
             )
             if update_mass:
-                self.params["inverse_mass"] = self._mass_from(pooled_draws(np.concatenate(draws)))
+                self.params["inverse_mass"] = constrain(
+                    self._mass_from(pooled_draws(np.concatenate(draws)))
+                )
             da_state = self._da_init(self.params["step_size"])
         return states, gradients
 
@@ -291,6 +325,12 @@ class NUTS:
         self.params = params
         return self._state(arrays["position"], arrays["logdensity"], arrays["logdensity_grad"])
 
+    @staticmethod
+    def replace(states, which: np.ndarray, positions, logdensities, grads):
+        """States with the chains ``which`` moved to new positions."""
+        rows = {"position": positions, "logdensity": logdensities, "logdensity_grad": grads}
+        return _replace_rows(states, which, rows)
+
 
 class MCLMC:
     """Microcanonical Langevin MC for ``options.chains`` chains in lockstep on ``logdensity``."""
@@ -329,11 +369,7 @@ class MCLMC:
         n, d = positions.shape
         self.d = d
         self.params = params or {"step_size": float(np.sqrt(d)) * 0.25, "L": float(np.sqrt(d))}
-        # reproducible: seeded by the positions (which come from the run's seed)
-        rng = np.random.default_rng(np.abs(np.asarray(positions)).view(np.uint64).ravel())
-        momenta = rng.standard_normal((n, d))
-        momenta /= np.linalg.norm(momenta, axis=1, keepdims=True)
-        return self._state(positions, momenta, logdensities, grads)
+        return self._state(positions, unit_momenta(positions), logdensities, grads)
 
     @staticmethod
     def _state(position, momentum, logdensity, logdensity_grad):
@@ -352,8 +388,9 @@ class MCLMC:
         )
         return states, tuple(np.asarray(t) for t in trace)
 
-    def warmup(self, states, key, n_chunks: int, report: Report):
-        """Step size from the energy error (the first 2/3), then L from the draws' ESS."""
+    def warmup(self, states, key, n_chunks: int, report: Report, fold: Fold, constrain: Constrain):
+        """Step size from the energy error (the first 2/3), then L from the draws' ESS;
+        ``fold`` after each chunk (no mass matrix: ``constrain`` is not used)."""
         jax, _ = _jax()
         target = self.options.energy_variance
         done, total, gradients = 0, n_chunks * self.options.chunk, 0
@@ -362,6 +399,7 @@ class MCLMC:
         for i in range(n_chunks):
             key, sub = jax.random.split(key)
             states, (positions, divergent, energy) = self._chunk(states, sub)
+            states = fold(states)
             done += self.options.chunk
             gradients += 2 * divergent.size
             # one step size for the chains of all processes
@@ -410,6 +448,14 @@ class MCLMC:
         return self._state(
             arrays["position"], arrays["momentum"], arrays["logdensity"], arrays["logdensity_grad"]
         )
+
+    @staticmethod
+    def replace(states, which: np.ndarray, positions, logdensities, grads):
+        """States with the chains ``which`` moved to new positions, with fresh momenta (a
+        refresh leaves MCLMC's stationary distribution unchanged)."""
+        rows = {"position": positions, "momentum": unit_momenta(positions),
+                "logdensity": logdensities, "logdensity_grad": grads}  # fmt: skip
+        return _replace_rows(states, which, rows)
 
 
 #: The kernels by their ``kernel:`` name.
