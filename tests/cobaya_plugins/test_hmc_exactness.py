@@ -126,3 +126,40 @@ def test_mclmc_counts_steps_into_a_zero_density_region(tmp_path):
     ess = bulk_ess(draws)[0]
     assert abs(a.mean() + ratio) < 4 * np.sqrt((1 - ratio - ratio**2) / ess)
     assert a.var() == pytest.approx(1 - ratio - ratio**2, rel=0.15)
+
+
+def leapfrog(z, p, grad_u, inverse_mass, step=0.05, n=200):
+    """Hand-written leapfrog for U(z) with kinetic energy pᵀ M⁻¹ p / 2: the end point (z, p)."""
+    p = p - 0.5 * step * grad_u(z)
+    for _ in range(n):
+        z = z + step * inverse_mass @ p
+        p = p - step * grad_u(z)
+    return z, p + 0.5 * step * grad_u(z)
+
+
+def test_mirror_commutes_with_dynamics_only_in_a_decoupled_metric():
+    """U(z) = q(|z₀|, z₁, z₂)/2, q a correlated quadratic form: mirror-symmetric in z₀ and
+    coupled. A trajectory started from the mirrored point with the mirrored momentum is the
+    mirrored trajectory when the metric is decoupled in z₀ (what HMC folds), not otherwise."""
+    from cobaya_plugins.samplers.coordinates import decouple
+
+    precision = np.linalg.inv(CORRELATION)
+
+    def grad_u(z):
+        y = np.array([abs(z[0]) + 0.3, z[1], z[2]])  # smooth away from z₀ = 0
+        g = precision @ y
+        return np.array([np.sign(z[0]) * g[0], g[1], g[2]])
+
+    mirror = np.diag([-1.0, 1.0, 1.0])
+    z, p = np.array([0.8, 0.2, -0.4]), np.array([0.3, -0.5, 0.7])
+    coupled = CORRELATION
+    decoupled = decouple(coupled, np.array([True, False, False]))
+    assert decoupled[0, 1] == decoupled[1, 0] == decoupled[0, 2] == 0.0
+    assert decoupled[1, 2] == coupled[1, 2] and np.all(np.diag(decoupled) == 1.0)
+    for metric, commutes in ((decoupled, True), (coupled, False)):
+        end = leapfrog(z, p, grad_u, metric, n=5)  # short: stays on one side of the mirror
+        mirrored = leapfrog(mirror @ z, mirror @ p, grad_u, metric, n=5)
+        same = np.allclose(mirrored[0], mirror @ end[0]) and np.allclose(
+            mirrored[1], mirror @ end[1]
+        )
+        assert same == commutes
