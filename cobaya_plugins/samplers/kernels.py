@@ -366,8 +366,7 @@ class MCLMC:
     def start(self, positions, logdensities, grads, params: dict | None = None):
         """Chain states at ``positions`` (n_chains, d) with their log-densities and gradients,
         and fresh momenta (random unit vectors, from the positions' bits)."""
-        n, d = positions.shape
-        self.d = d
+        self.d = d = positions.shape[1]
         self.params = params or {"step_size": float(np.sqrt(d)) * 0.25, "L": float(np.sqrt(d))}
         return self._state(positions, unit_momenta(positions), logdensities, grads)
 
