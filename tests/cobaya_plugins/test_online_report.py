@@ -29,6 +29,7 @@ HERE = Path(__file__).parent
 BIN = Path(sys.executable).parent
 ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(HERE.parents[1])]))
 LIKE = "test_online_emulator.SpectraLike"
+ONLINE = "cobaya_plugins.theories.OnlineEmulator"
 
 
 def read_chain(path: Path) -> dict[str, np.ndarray]:
@@ -172,14 +173,23 @@ def mcmc_info(tmp_path: Path, validate: int, max_samples: int = 200) -> dict:
     return info
 
 
-def test_validate_makes_the_report_at_the_end_of_a_run(tmp_path):
-    """Cobaya's mcmc through the emulator with ``validate: 15``: the report is written beside the
-    chain at the end of the run; its Δ are the test's own exact model's, and the emulator was
-    accurate (the analytic model: |Δ| within the tolerance, ESS ~ 1)."""
+@pytest.fixture(scope="module")
+def analytic_run(tmp_path_factory) -> tuple[Path, dict]:
+    """Cobaya's mcmc through the emulator with ``validate: 15`` (in this process): the output
+    prefix and the run's input."""
     from cobaya.run import run
 
-    run(mcmc_info(tmp_path, validate=15))
-    prefix = tmp_path / "chains" / "run"
+    tmp_path = tmp_path_factory.mktemp("analytic_run")
+    info = mcmc_info(tmp_path, validate=15, max_samples=150)
+    run(info)
+    return tmp_path / "chains" / "run", info
+
+
+def test_validate_makes_the_report_at_the_end_of_a_run(analytic_run):
+    """The report is written beside the chain at the end of the run; its Δ are the test's own
+    exact model's, and the emulator was accurate (the analytic model: |Δ| within the tolerance,
+    ESS ~ 1)."""
+    prefix, _ = analytic_run
     report = json.loads(Path(f"{prefix}{REPORT_SUFFIX}").read_text())
     assert report["n"] == 15 and report["burn_in"] == 0.3
     assert report["exact_theory"] == ["cobaya_plugins.theories.CallableCls"]
@@ -189,6 +199,40 @@ def test_validate_makes_the_report_at_the_end_of_a_run(tmp_path):
     assert report["ess_fraction"] == pytest.approx(hand["ess"], rel=1e-10)
     assert np.mean(np.abs(hand["delta"]) <= 0.1) >= 0.9
     assert report["ess_fraction"] >= 0.95 and report["max_shift_sigma"] < 0.1
+
+
+def test_cobaya_post_as_documented_reweights_every_row_by_the_reports_delta(analytic_run):
+    """docs/online_emulator.md's `post:` (remove the emulator and the likelihoods, add the
+    `exact:` block as it is and the same likelihoods) on the run's chain: Cobaya recomputes each
+    row with the exact theory; at the rows the report drew, its Δ log posterior is the report's,
+    and every weight is multiplied by exp(Δ) (up to one constant)."""
+    from cobaya.run import run
+
+    prefix, info = analytic_run
+    post = {
+        "output": str(prefix),
+        "post": {
+            "suffix": "exact",
+            "skip": 0.3,
+            "remove": {"theory": [ONLINE], "likelihood": list(info["likelihood"])},
+            "add": {"theory": info["theory"][ONLINE]["exact"], "likelihood": info["likelihood"]},
+        },
+    }
+    run(post)
+    before, after = (
+        read_chain(Path(f"{prefix}.1.txt")),
+        read_chain(Path(f"{prefix}.post.exact.1.txt")),
+    )
+    skip = int(np.round(0.3 * len(before["weight"])))
+    assert len(after["weight"]) == len(before["weight"]) - skip
+    for p in NAMES:
+        np.testing.assert_array_equal(after[p], before[p][skip:])
+    delta = before["minuslogpost"][skip:] - after["minuslogpost"]
+    report = json.loads(Path(f"{prefix}{REPORT_SUFFIX}").read_text())
+    for sample in report["samples"]:
+        assert delta[sample["row"] - skip] == pytest.approx(sample["delta_logpost"], abs=2e-6)
+    log_ratio = np.log(after["weight"] / before["weight"][skip:]) - delta
+    assert np.ptp(log_ratio) < 1e-5
 
 
 @pytest.mark.slow
