@@ -16,10 +16,11 @@ cost of ``n`` exact calls (at most):
    difference of log-likelihoods), the importance weights w_i = exp(Δ_i − max Δ) turn the draws
    into a sample of the exact posterior. Reported: the mean, standard deviation and largest |Δ|;
    the effective sample size (Σw)²/Σw² as a fraction of ``n``; and for every sampled parameter,
-   and every derived one the exact model computes, the shift of its mean after reweighting,
-   (Σ w x_exact / Σ w − mean of x over the draws) / σ, σ the parameter's standard deviation over
-   the whole chain after burn-in (weighted), and the ratio of its reweighted to its unweighted
-   standard deviation over the draws (noisy for small ``n``: ~1/√(2n)).
+   and every derived one the exact model computes (not the chi2 sums), the shift of its mean
+   after reweighting, (Σ w x_exact / Σ w − mean of x over the draws) / σ, σ the parameter's
+   standard deviation over the whole chain after burn-in (weighted), and the ratio of its
+   reweighted to its unweighted standard deviation over the draws (noisy for small ``n``:
+   ~1/√(2n)).
 
 A point where the exact code fails has log p_exact = −∞: its weight is 0 (counted as ``failed``).
 The report is a dictionary (:data:`REPORT_SUFFIX` file beside the chain, JSON) and a log line
@@ -190,7 +191,10 @@ def exactness_report(
         w[finite] = np.exp(d[finite] - d[finite].max())
     ess = float(w.sum() ** 2 / np.sum(w**2)) / n if w.sum() > 0 else 0.0
 
-    columns = sampled + [p for p in derived_names if p in table[0].index]
+    # parameters: sampled, and derived ones but the chi2 sums (not parameters of the model)
+    columns = sampled + [
+        p for p in derived_names if p in table[0].index and p.split("__")[0] != "chi2"
+    ]
     params: dict[str, dict[str, float]] = {}
     for p in columns:
         values = np.concatenate([f[p].to_numpy(dtype=float) for f in frames])

@@ -112,6 +112,7 @@ def test_report_numbers_are_the_hand_computation_on_a_chain_with_known_errors(tm
     assert d["std"] == pytest.approx(hand["std"], rel=1e-10)
     assert report["ess_fraction"] == pytest.approx(hand["ess"], rel=1e-10)
     assert 0.3 < report["ess_fraction"] < 0.95  # the known errors (std 0.4) cost weight
+    assert set(report["params"]) == {*NAMES, "sigma_T"}  # parameters, not the chi2 sums
     for p, shift in hand["shifts"].items():
         assert report["params"][p]["shift_sigma"] == pytest.approx(shift, rel=1e-8, abs=1e-12)
     worst = max(hand["shifts"], key=lambda p: abs(hand["shifts"][p]))
