@@ -61,7 +61,8 @@ lint: $(VENV)/.installed-test
 # for the full plik: see docs/emulator.md); bench_gradients.py runs HMC, BestFit, profiles and
 # Cobaya's MH/minimize on the same files (about 40 min on 2 cores: the two full-plik chains);
 # bench_calibration.py fits 50 and samples 20 plik_lite mock realisations, then fits 30 full-plik
-# ones (docs/gradients.md)
+# ones (docs/gradients.md); bench_online.py runs CLASS through the online emulator on LCDM + N_ur
+# to R-1 <= 0.02 with mpirun -n 2 (stopped after 60 min; docs/online_emulator.md)
 bench: $(VENV)/.installed-test
 	$(PY) bench/bench_clik.py
 	$(PY) bench/bench_mock.py
@@ -70,6 +71,7 @@ bench: $(VENV)/.installed-test
 	$(PY) bench/bench_gradients.py
 	$(PY) bench/bench_calibration.py
 	$(PY) bench/bench_calibration.py --kind plik --bestfits 30 --hmc 0
+	$(PY) bench/bench_online.py
 
 bench-featviz: $(VENV)/.installed-test
 	$(PY) bench/bench_featviz.py
