@@ -269,3 +269,14 @@ def test_no_report_without_output_and_the_log_says_how(tmp_path, caplog):
     run(info)
     assert "no exactness report (`validate: 5`): this run writes no chain" in caplog.text
     assert "python -m cobaya_plugins online-report PREFIX --n 5" in caplog.text
+
+
+def test_validate_larger_than_the_chain_warns_with_the_fix_and_the_run_ends_well(tmp_path, caplog):
+    from cobaya.run import run
+
+    info = mcmc_info(tmp_path, validate=500, max_samples=30)
+    run(info)  # no exception: the chain is written, only the report is missing
+    assert "no exactness report: 500 samples asked" in caplog.text
+    assert "ask for 21 or fewer (validate: 21)" in caplog.text  # 30 rows, 9 skipped
+    assert f"python -m cobaya_plugins online-report {info['output']} --n 500" in caplog.text
+    assert not Path(info["output"] + REPORT_SUFFIX).exists()
