@@ -17,12 +17,12 @@ r"""Hamiltonian Monte Carlo on a Cobaya model's JAX log-posterior, as a Cobaya s
    Stan's windows) or ``kernel: mclmc`` (microcanonical Langevin, no accept/reject, chains in
    lockstep; step size from the energy error, decoherence length from the autocorrelation).
    Warm-up draws are not kept. With ``bounds: reflect``, the parameters whose maximum lies
-   within :data:`FOLD_SIGMAS` σ of a prior bound are folded back into the base copy after every
-   chunk, and their metric (the start's covariance and every adapted mass matrix) is decoupled
-   from the others', which makes the mirror commute with the transitions (a fold with a
-   coupled metric would bias the chain); every other parameter is never moved, and its chain
-   may roam over the mirror copies, which ``to_x`` maps back. docs/gradients.md says how
-   exactness is tested.
+   within :data:`FOLD_SIGMAS` σ of a prior bound get oblique mirrors, isometries of the metric
+   (the start's covariance, and every adapted mass matrix is averaged over them), and are folded
+   back into the base copy after every chunk, which then commutes with the transitions (a
+   plain mirror with a coupled metric would bias the chain); every other parameter is never
+   moved, and its chain may roam over the mirror copies, which ``to_x`` maps back.
+   docs/gradients.md says how exactness is tested.
 4. **Sampling** in chunks of ``chunk`` steps, all chains of a process batched in one compiled
    call (``jax.vmap``): after each chunk the draws are written to the chain files
    (``<prefix>.1.txt``, ``<prefix>.2.txt``, …, Cobaya's format with derived parameters and
@@ -61,7 +61,11 @@ from cobaya.sampler import CovmatSampler
 from cobaya_plugins.gradients import LogPosterior, check_finite_gradient
 from cobaya_plugins.jax_compile import AnnouncedJit
 from cobaya_plugins.samplers.convergence import bulk_ess, split_rhat
-from cobaya_plugins.samplers.coordinates import LogitCoordinates, MirrorCoordinates, decouple
+from cobaya_plugins.samplers.coordinates import (
+    LogitCoordinates,
+    MirrorCoordinates,
+    decouple_among,
+)
 from cobaya_plugins.samplers.kernels import KERNELS, Kernel, KernelOptions
 from cobaya_plugins.samplers.optimize import covariance, hessian, maximize
 
@@ -72,9 +76,9 @@ BOUNDS = ("reflect", "logit")
 MASS_FORMS = ("dense", "diagonal")
 
 #: ``bounds: reflect``: a parameter whose maximum lies within this many σ (of the start's
-#: Gaussian approximation) of a prior bound is folded back into the base copy after every chunk,
-#: its metric decoupled from the others (:func:`~.coordinates.decouple`) so that the fold
-#: commutes with the transitions; the others are never moved.
+#: Gaussian approximation) of a prior bound gets an oblique mirror (an isometry of the metric,
+#: :class:`~.coordinates.MirrorCoordinates`) and is folded back into the base copy after every
+#: chunk, which then commutes with the transitions; the others are never moved.
 FOLD_SIGMAS = 5.0
 
 #: The install command for what HMC needs beyond the package (blackjax, JAX).
@@ -231,27 +235,37 @@ class HMC(CovmatSampler):
             return np.zeros(len(self.names), dtype=bool)
         return self.coordinates.bound_distance(z) < FOLD_SIGMAS * np.sqrt(np.diag(cov))
 
+    def _set_mirrors(self, folded: np.ndarray, cov: np.ndarray) -> np.ndarray:
+        """Oblique mirrors for the parameters ``folded`` (boolean, d), isometries of ``cov``
+        (the start's covariance in z) decoupled among them; returns that covariance."""
+        self._folded = folded
+        if not folded.any():
+            return cov
+        cov = decouple_among(cov, folded)
+        self.coordinates.set_oblique(folded, cov)
+        return cov
+
     def _fold(self, kernel: Kernel, states):
         """The chains whose folded coordinates left the base copy, moved back (the same
-        parameter values), with their density and gradient there. Exact: those coordinates are
-        decoupled in the metric (the start's covariance and every adapted mass matrix), so the
-        mirror commutes with the transitions."""
+        parameter values: an oblique mirror), with their density and gradient there. Exact:
+        the mirrors are isometries of the start's metric and of every adapted mass matrix
+        (:meth:`_symmetric_inverse_mass`), so they commute with the transitions."""
         if not self._folded.any():
             return states
         z = self._z_of_u(kernel.positions(states))
-        folded = self.coordinates.fold(z, self._folded)
+        folded = self.coordinates.fold(z)
         moved = np.any(np.abs(folded - z) > 1e-12, axis=1)  # in z: O(1), rounding 1e-16
         if not moved.any():
             return states
         positions, values, grads = self._evaluate_u(self._u_of_z(folded[moved]))
         return kernel.replace(states, moved, positions, values, grads)
 
-    def _decoupled_inverse_mass(self, inverse_mass: np.ndarray) -> np.ndarray:
-        """An adapted inverse mass matrix of u (d, d) with the folded coordinates decoupled in
-        z, where the mirrors act: Σ_z = L M⁻¹ Lᵀ decoupled, mapped back to u."""
+    def _symmetric_inverse_mass(self, inverse_mass: np.ndarray) -> np.ndarray:
+        """An adapted inverse mass matrix of u (d, d) averaged over the mirrors' group in z,
+        where they act (Σ_z = L M⁻¹ Lᵀ symmetrized, mapped back to u): they stay isometries."""
         if not self._folded.any():
             return inverse_mass
-        sigma_z = decouple(self._chol @ inverse_mass @ self._chol.T, self._folded)
+        sigma_z = self.coordinates.symmetrize(self._chol @ inverse_mass @ self._chol.T)
         half = np.linalg.solve(self._chol, sigma_z)
         result = np.linalg.solve(self._chol, half.T).T
         return 0.5 * (result + result.T)
@@ -346,14 +360,14 @@ class HMC(CovmatSampler):
         self._build()
         if self._saved is None:
             z_start, cov = self._to_chain_coordinates(*self._start_point())  # on the main process
-            self._folded = self._near_bounds(z_start, cov)
+            cov = self._set_mirrors(self._near_bounds(z_start, cov), cov)
             if self._folded.any():
                 self.mpi_info(
-                    "Near a prior bound, folded back after every chunk (their metric decoupled "
-                    "from the other parameters'): %s.",
+                    "Near a prior bound, with oblique mirrors and folded back after every "
+                    "chunk: %s.",
                     ", ".join(n for n, f in zip(self.names, self._folded, strict=True) if f),
                 )
-            kernel = self._kernel(z_start, np.linalg.cholesky(decouple(cov, self._folded)))
+            kernel = self._kernel(z_start, np.linalg.cholesky(cov))
             d = len(self.names)
             positions = 0.5 * self.random_state.standard_normal(
                 (self.chains, d)
@@ -374,7 +388,7 @@ class HMC(CovmatSampler):
             key, sub = jax.random.split(key)
             states, gradients = kernel.warmup(
                 states, sub, n_chunks, report, lambda st: self._fold(kernel, st),
-                self._decoupled_inverse_mass,
+                self._symmetric_inverse_mass,
             )  # fmt: skip
             self.n_gradients += gradients
             self.mpi_info(
@@ -386,7 +400,7 @@ class HMC(CovmatSampler):
             self._save_state(kernel, states, key)
         else:
             saved = self._saved
-            self._folded = saved["folded"]
+            self._set_mirrors(saved["folded"], saved["chol"] @ saved["chol"].T)
             kernel = self._kernel(saved["centre"], saved["chol"])
             states = kernel.restore(saved["states"], saved["params"])
             key = jnp.asarray(saved["key"])

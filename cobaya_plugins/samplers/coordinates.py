@@ -105,29 +105,83 @@ class LogitCoordinates(_Coordinates):
 
 
 class MirrorCoordinates(_Coordinates):
-    """The map between sampled parameters ``x`` and ``z`` in ℝ^d that folds ``z`` back into the
-    prior at its bounds, as a mirror: a trajectory that reaches a bound comes back reflected.
+    """The map between sampled parameters ``x`` and ``z`` in ℝ^d that continues the posterior
+    by its mirror images at the prior bounds: a trajectory that reaches a bound comes back.
 
     Two-sided bounds [a, b]: x = a + (b − a)·tri(z), tri the unit triangle wave (tri(z) = z on
     [0, 1], 2 − z on [1, 2], period 2), so z is in units of the prior's width; one-sided bounds:
     x = a + |z − a| (or b − |b − z|); no bounds: x = z. |dx/dz| is constant, and the density of
     z is the posterior's mirror images, continuous at the bounds. Why: a posterior piled up
-    against a bound (plik's ``ksz_norm`` → 0, ``xi_sz_cib`` → 1) becomes a symmetric bump around
-    the bound in z, instead of the exponential tail of the logit map, in which a chain can wander
+    against a bound (plik's ``ksz_norm`` → 0, ``xi_sz_cib`` → 1) becomes a bump across the
+    bound in z, instead of the exponential tail of the logit map, in which a chain can wander
     far (measured: docs/gradients.md).
 
-    :meth:`to_x` maps every copy back, so a chain may roam over the copies. :meth:`fold` moves
-    chosen coordinates back to the base copy: a mirror is a symmetry of the density of z, but it
-    commutes with a Hamiltonian transition only when the metric does not couple the mirrored
-    coordinate to the others (a mirror flips one coordinate of the momentum; with a coupling
-    that changes the kinetic energy). :func:`decouple` makes a covariance so; the sampler folds
-    only coordinates it decoupled (folding a coupled one biases the chain: docs/gradients.md).
+    **Oblique mirrors** (:meth:`set_oblique`) for the parameters a sampler folds: a mirror flips
+    one coordinate of z, which commutes with a Hamiltonian transition only if the metric does
+    not couple that coordinate to the others — and near a bound, coupled is what they are. So
+    for those parameters the mirror is the reflection that is an isometry of a metric Σ (the
+    start's covariance): across the bound z_i = m along v = Σ e_i / Σ_ii, z → z − 2 (z_i − m) v,
+    which moves the other coordinates too. It maps a Gaussian of covariance Σ centred on the
+    bound onto itself: the continuation of a posterior piled against its bound is then the
+    smooth bump it would be without the bound, with the same correlations on both sides, and
+    :meth:`fold` (moving chains back to the base copy) commutes with any transition whose
+    metric Σ' satisfies A Σ' Aᵀ = Σ' (:meth:`symmetrize`). Every other parameter keeps the plain
+    mirror, is never folded, and its chain may roam over the copies (``to_x`` maps them back).
     """
 
-    def fold(self, z: np.ndarray, which: np.ndarray) -> np.ndarray:
-        """``z`` (..., d) with the coordinates ``which`` (boolean, d) moved to the base copy
-        (the same parameter values); the others unchanged (numpy)."""
-        return np.where(which, self.to_z(self.to_x(z)), z)
+    def __init__(self, bounds: np.ndarray):
+        super().__init__(bounds)
+        self._oblique = np.zeros(len(self.bounds), dtype=bool)
+        self._directions = np.zeros((0, len(self.bounds)))  # v of each oblique mirror, (k, d)
+
+    def set_oblique(self, which: np.ndarray, cov: np.ndarray) -> None:
+        """Make the mirrors of the parameters ``which`` (boolean, d; each with a bound)
+        isometries of the metric ``cov`` (d, d), which must not couple them to each other
+        (:func:`decouple_among`); before the density is first evaluated."""
+        which = np.asarray(which, dtype=bool)
+        if np.any(which & ~(self._two | self._lower | self._upper)):
+            raise ValueError("an oblique mirror needs a prior bound")
+        index = np.flatnonzero(which)
+        block = cov[np.ix_(index, index)]
+        if not np.allclose(block, np.diag(np.diag(block))):
+            raise ValueError("the oblique mirrors' parameters must be decoupled from each other")
+        self._oblique = which
+        self._directions = (cov[:, index] / np.diag(cov)[index]).T
+
+    def _base(self, z: Any, xp: Any = np) -> Any:
+        """Each coordinate mirrored into the base copy on its own (plain mirrors)."""
+        triangle = 1.0 - xp.abs(xp.mod(z, 2.0) - 1.0)
+        base = xp.where(self._two, triangle, z)
+        base = xp.where(self._lower, self._low + xp.abs(z - self._low), base)
+        return xp.where(self._upper, self._high - xp.abs(self._high - z), base)
+
+    def fold(self, z: Any, xp: Any = np) -> Any:
+        """``z`` (..., d) with the oblique mirrors' coordinates moved to the base copy (along
+        their directions v: the same point of the posterior); without them, ``z``."""
+        if not self._oblique.any():
+            return z
+        index = np.flatnonzero(self._oblique)
+        moves = self._base(z, xp)[..., index] - z[..., index]  # (..., k)
+        return z + moves @ xp.asarray(self._directions)
+
+    def symmetrize(self, cov: np.ndarray) -> np.ndarray:
+        """``cov`` (d, d) averaged over the group of the oblique mirrors (A Σ Aᵀ, A = I − 2 v
+        e_iᵀ each; they commute): a metric with which they commute."""
+        d = len(cov)
+        for i, v in zip(np.flatnonzero(self._oblique), self._directions, strict=True):
+            mirror = np.eye(d) - 2.0 * np.outer(v, np.eye(d)[i])
+            cov = 0.5 * (cov + mirror @ cov @ mirror.T)
+        return 0.5 * (cov + cov.T)
+
+    def to_x(self, z: Any, xp: Any = np) -> Any:
+        """Parameters from ``z`` (``xp``: ``numpy`` or ``jax.numpy``)."""
+        base = self._base(self.fold(z, xp), xp)
+        return xp.where(self._two, self._low + self._width * base, base)
+
+    def to_z(self, x: np.ndarray) -> np.ndarray:
+        """``z`` of parameters ``x`` in the base copy (numpy)."""
+        x = np.asarray(x, dtype=float)
+        return np.where(self._two, (x - self._low) / self._width, x)
 
     def bound_distance(self, z: np.ndarray) -> np.ndarray:
         """Distance in z from the base-copy point of ``z`` (d,) to the nearest prior bound, per
@@ -138,30 +192,24 @@ class MirrorCoordinates(_Coordinates):
         distance = np.where(self._lower, np.abs(base - self._low), distance)
         return np.where(self._upper, np.abs(self._high - base), distance)
 
-    def to_x(self, z: Any, xp: Any = np) -> Any:
-        """Parameters from ``z`` (``xp``: ``numpy`` or ``jax.numpy``)."""
-        triangle = 1.0 - xp.abs(xp.mod(z, 2.0) - 1.0)
-        x = xp.where(self._two, self._low + self._width * triangle, z)
-        x = xp.where(self._lower, self._low + xp.abs(z - self._low), x)
-        return xp.where(self._upper, self._high - xp.abs(self._high - z), x)
-
-    def to_z(self, x: np.ndarray) -> np.ndarray:
-        """``z`` of parameters ``x`` in the base copy (numpy)."""
-        x = np.asarray(x, dtype=float)
-        return np.where(self._two, (x - self._low) / self._width, x)
-
     def log_jacobian(self, z: Any, xp: Any = np) -> Any:
-        """log|dx/dz| summed over the parameters: a constant."""
+        """log|dx/dz| summed over the parameters: a constant (mirrors have |det| = 1)."""
         return xp.sum(xp.log(self._width)) + 0.0 * xp.sum(z, axis=-1)
 
     def dx_dz(self, z: np.ndarray) -> np.ndarray:
-        """|dx/dz| per parameter in the base copy (numpy, same shape as ``z``)."""
+        """|dx/dz| per parameter in the base copy without oblique mirrors (numpy, same shape as
+        ``z``): for the start, which converts covariances before they are set."""
         return np.broadcast_to(self._width, np.shape(z)).copy()
 
 
-def decouple(cov: np.ndarray, which: np.ndarray) -> np.ndarray:
-    """The covariance ``cov`` (d, d) with the rows and columns of the coordinates ``which``
-    (boolean, d) set to zero off the diagonal: a metric under which mirroring those coordinates
-    commutes with a Hamiltonian transition."""
-    keep = ~(which[:, None] | which[None, :]) | np.eye(len(which), dtype=bool)
-    return np.where(keep, cov, 0.0)
+def decouple_among(cov: np.ndarray, which: np.ndarray) -> np.ndarray:
+    """The covariance ``cov`` (d, d) with the couplings among the coordinates ``which``
+    (boolean, d) set to zero: oblique mirrors of those coordinates then commute with each other
+    (:meth:`MirrorCoordinates.set_oblique`). Their couplings to the others are kept, shrunk
+    only if needed to keep the matrix positive definite."""
+    among = which[:, None] & which[None, :] & ~np.eye(len(which), dtype=bool)
+    result = np.where(among, 0.0, cov)
+    cross = which[:, None] ^ which[None, :]
+    while np.linalg.eigvalsh(result)[0] <= 1e-12 * np.trace(result):
+        result = np.where(cross, 0.9 * result, result)  # shrink the couplings to the others
+    return result
