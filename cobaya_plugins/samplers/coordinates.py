@@ -21,7 +21,8 @@ inside a wide prior, are mapped almost linearly (their ``z`` density stays near 
 :class:`MirrorCoordinates` (``bounds: reflect``): the posterior continued by its mirror images
 at the bounds (a periodic density for two-sided bounds), so that a parameter piled against a
 bound becomes a symmetric bump. A chain moves freely over all the copies and ``to_x`` maps
-every copy back: nothing is moved between transitions, so every kernel stays exact.
+every copy back; the parameters a sampler folds back get oblique mirrors, isometries of its
+metric, so that folding commutes with every kernel and keeps it exact.
 """
 
 from __future__ import annotations
