@@ -172,7 +172,8 @@ def test_mpi_resume_is_decided_by_all_processes(tmp_path):
 
     one = mpirun(tmp_path, 1, "--resume")
     assert one.returncode != 0
-    assert "saved states exist for process(es) [1, 2], but this run has 1" in one.stdout + one.stderr
+    out = one.stdout + one.stderr
+    assert "saved states exist for process(es) [1, 2], but this run has 1" in out
 
     (tmp_path / "chains" / "run.hmc_state.2.npz").unlink()
     partial = mpirun(tmp_path, 2, "--resume")

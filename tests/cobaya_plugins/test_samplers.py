@@ -14,8 +14,8 @@ import yaml
 from cobaya.run import run
 
 from cobaya_plugins.samplers.convergence import bulk_ess, expand_weights, split_rhat
-from cobaya_plugins.samplers.optimize import covariance, hessian, maximize
 from cobaya_plugins.samplers.coordinates import LogitCoordinates
+from cobaya_plugins.samplers.optimize import covariance, hessian, maximize
 
 HERE = Path(__file__).parent
 BIN = Path(sys.executable).parent
