@@ -9,18 +9,14 @@ processes). Importable as ``delayed_model`` (the tests directory is on the path)
 import os
 import time
 
+from call_count import count_call
+
 from cobaya_plugins.models import template
 
 
 def scaled(amplitude=1.0, tilt=0.0):
     """:func:`cobaya_plugins.models.template.scaled` (C_ell in µK², ell = 0..2600, and
     ``sigma_T``), slowly and counted (module docstring)."""
-    path = os.environ.get("DELAYED_MODEL_COUNT")
-    if path:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, b"1\n")
-        finally:
-            os.close(fd)
+    count_call("DELAYED_MODEL_COUNT")
     time.sleep(float(os.environ.get("DELAYED_MODEL_SECONDS", "0.2")))
     return template.scaled(amplitude, tilt)

@@ -85,9 +85,11 @@ def test_the_callable_example_runs_with_fewer_exact_calls_than_moves(
     chain = np.loadtxt(lines[1:])
     moved = np.any(np.diff(chain[:, [header.index("amplitude"), header.index("tilt")]], axis=0)
                    != 0, axis=1).sum()  # fmt: skip
-    print(f"exact calls {run_calls} (+{report['exact_calls']} for the report), accepted steps "
-          f"{len(chain)}, of which {moved} moved amplitude or tilt; ESS "
-          f"{report['ess_fraction']:.3f}, largest shift {report['max_shift_sigma']:.2g}")  # fmt: skip
+    print(
+        f"exact calls {run_calls} (+{report['exact_calls']} for the report), accepted steps "
+        f"{len(chain)}, of which {moved} moved amplitude or tilt; ESS "
+        f"{report['ess_fraction']:.3f}, largest shift {report['max_shift_sigma']:.2g}"
+    )
     assert 0 < run_calls < moved / 10
     assert report["ess_fraction"] >= 0.95 and report["max_shift_sigma"] < 0.1
     # the posterior is the mock's truth (amplitude 1, tilt 0) within its width
