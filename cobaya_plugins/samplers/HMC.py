@@ -289,8 +289,9 @@ class HMC(CovmatSampler):
         return np.array([np.asarray(self._value_and_grad_start(np.asarray(z))[1]) for z in zs])
 
     def _evaluate_u(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(positions u, log-densities, gradients with respect to u) of the chains' starting
-        points (n_chains, d), from the compiled density of z (du = chol^T dz)."""
+        """(positions u, log-densities, gradients with respect to u) of chains at whitened
+        positions (n, d) (starts, folded chains), from the compiled density of z
+        (du = chol^T dz)."""
         values, grads = [], []
         for u in positions:
             value, grad = self._value_and_grad(np.asarray(self._z_of_u(u)))
