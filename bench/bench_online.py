@@ -25,6 +25,9 @@ accepted steps = rows of the chain files, and those that moved a cosmological pa
 the chain's .progress file; wall time of the whole ``mpirun`` (the report included). A run longer
 than ``--max-minutes`` is stopped and what it reached is recorded as partial.
 
+``--resume`` continues a stopped run (its chains and cache, Cobaya's --resume) and records the
+numbers of both parts together, the wall time of this part apart.
+
 ``--case smoke``: the same pipeline on the shipped analytic model (online_callable.yaml's), in a
 minute: checks this script, not CLASS. Results: bench/results/online.json (one entry per case;
 the smoke case is only printed unless --save-smoke).
@@ -227,22 +230,30 @@ def exact_call_numbers(cache: Path) -> dict:
     }
 
 
-def run(case_name: str, mpi: int, max_minutes: float, validate: int, outdir: Path) -> dict:
+def run(
+    case_name: str, mpi: int, max_minutes: float, validate: int, outdir: Path, resume: bool = False
+) -> dict:
+    """Run a case (module docstring); with ``resume``, continue the chain and cache already in
+    ``outdir`` (Cobaya's --resume) with the Fisher covmat found there."""
     case = CASES[case_name]()
     mocks = ensure_mocks()
     outdir.mkdir(parents=True, exist_ok=True)
-    cache = outdir / "cache"
-    if cache.exists():  # from an empty cache: the first run of a model
-        import shutil
+    cache, covmat = outdir / "cache", outdir / "fisher.covmat"
+    if resume:
+        fisher = json.loads((outdir / "fisher.json").read_text())
+    else:
+        if cache.exists():  # from an empty cache: the first run of a model
+            import shutil
 
-        shutil.rmtree(cache)
-    print(f"{case.description}: Fisher proposal ...", flush=True)
-    names, covariance, fisher = fisher_covmat(case, mocks)
-    covmat = outdir / "fisher.covmat"
-    np.savetxt(covmat, covariance, header=" ".join(names))
-    print(f"  {fisher['exact_calls']} exact calls, {fisher['seconds']:.0f} s; σ: "
-          + ", ".join(f"{n} {s:.3g}" for n, s in zip(names, np.sqrt(np.diag(covariance)),
-                                                       strict=True)), flush=True)  # fmt: skip
+            shutil.rmtree(cache)
+        print(f"{case.description}: Fisher proposal ...", flush=True)
+        names, covariance, fisher = fisher_covmat(case, mocks)
+        np.savetxt(covmat, covariance, header=" ".join(names))
+        (outdir / "fisher.json").write_text(json.dumps(fisher))
+        print(f"  {fisher['exact_calls']} exact calls, {fisher['seconds']:.0f} s; σ: "
+              + ", ".join(f"{n} {s:.3g}" for n, s in zip(names, np.sqrt(np.diag(covariance)),
+                                                           strict=True)), flush=True)  # fmt: skip
+    calls_before = len(list(cache.glob("*/points/*.npz")))
     prefix = outdir / "chains" / "online"
     info = {
         "theory": {ONLINE: {"exact": case.exact, "cache": str(cache), "validate": validate}},
@@ -252,7 +263,7 @@ def run(case_name: str, mpi: int, max_minutes: float, validate: int, outdir: Pat
             "mcmc": {"covmat": str(covmat), "Rminus1_stop": 0.02, "Rminus1_cl_stop": 0.2, "seed": 1}
         },  # fmt: skip
         "output": str(prefix),
-        "force": True,
+        ("resume" if resume else "force"): True,
     }
     (outdir / "run.yaml").write_text(yaml.safe_dump(info, sort_keys=False))
     bin_dir = Path(sys.executable).parent
@@ -295,6 +306,8 @@ def run(case_name: str, mpi: int, max_minutes: float, validate: int, outdir: Pat
         "stopped_at_max_minutes": stopped,
         "returncode": proc.returncode,
         "fisher": fisher,
+        "resumed": resume,
+        "exact_calls_before_this_part": calls_before,
         **exact_call_numbers(cache),
         **chain_numbers(prefix, list(case.sampled)),
     }
@@ -353,10 +366,12 @@ def main() -> None:
     parser.add_argument("--validate", type=int, default=50, help="report draws (default: 50)")
     parser.add_argument("--outdir", default=str(REPO / "bench_output" / "online"))
     parser.add_argument("--save-smoke", action="store_true", help="save the smoke case too")
+    parser.add_argument("--resume", action="store_true", help="continue the chain and cache "
+                        "of a stopped run in --outdir (wall time: of this part only)")  # fmt: skip
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
     result = run(args.case, args.mpi, args.max_minutes, args.validate,
-                 Path(args.outdir) / args.case)  # fmt: skip
+                 Path(args.outdir) / args.case, resume=args.resume)  # fmt: skip
     print(summary(result))
     if args.case != "smoke" or args.save_smoke:
         results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
