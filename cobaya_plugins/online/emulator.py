@@ -148,6 +148,7 @@ class Emulator:
         #: Successful training points, and the inputs of failed ones (array (n, D)).
         self.points: list[TrainingPoint] = []
         self.failures = np.zeros((0, len(self.inputs)))
+        self._by_inputs: dict[tuple[float, ...], TrainingPoint] = {}
         self.compression: Compression | None = None
         self.gp: GaussianProcesses | None = None
         self.kappa = DEFAULT_KAPPA
@@ -200,6 +201,7 @@ class Emulator:
                 self.failures = np.vstack([self.failures, x])
                 continue
             new.append(point)
+            self._by_inputs[tuple(x.tolist())] = point
             if point.check:
                 check = point.check
                 self._held_out.append(
@@ -236,6 +238,10 @@ class Emulator:
         self._measure_cloud()
         self._calibrate()
         self.last_seconds = time.perf_counter() - start
+
+    def known(self, params: Mapping[str, float]) -> TrainingPoint | None:
+        """The successful exact call learned at exactly ``params`` (every input equal), or None."""
+        return self._by_inputs.get(tuple(float(params[p]) for p in self.inputs))
 
     def _stack(self, points: Sequence[TrainingPoint]) -> dict[str, np.ndarray]:
         spectra = {**self.lmax, **self.metric_spectra}

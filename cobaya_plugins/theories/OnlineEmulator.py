@@ -179,6 +179,7 @@ class OnlineEmulator(Theory):
         self.n_exact = 0
         self.n_served = 0
         self.n_failed = 0
+        self.n_recalled = 0  # points computed exactly before, given back from the training set
         self._recent_errors: deque[tuple[float, float]] = deque(maxlen=RECENT)
         self._recent_checks: deque[float] = deque(maxlen=RECENT)
         self._last_progress = time.time()
@@ -539,6 +540,12 @@ class OnlineEmulator(Theory):
             self._start()
         else:
             self._note_last_point()
+        known = self._emulator.known(params_values_dict)
+        if known is not None:  # computed exactly before (here, by another process or run)
+            self._set_exact(state, known, want_derived)
+            self.n_recalled += 1
+            self._progress()
+            return True
         prediction = self._predict(params_values_dict)
         if (prediction is None or not prediction.accurate) and self._learn([]):
             prediction = self._predict(params_values_dict)  # with the others' new exact calls
@@ -553,12 +560,14 @@ class OnlineEmulator(Theory):
         if point is None:
             self._progress()
             return False
-        state["Cl"] = self._padded(point.cls)
-        derived = point.derived
-        state["online"] = {"exact": True}
-        self._set_derived(state, derived, want_derived)
+        self._set_exact(state, point, want_derived)
         self._progress()
         return True
+
+    def _set_exact(self, state: dict, point: TrainingPoint, want_derived: bool) -> None:
+        state["Cl"] = self._padded(point.cls)
+        state["online"] = {"exact": True}
+        self._set_derived(state, point.derived, want_derived)
 
     def _predict(self, params: Mapping[str, float]) -> Any:
         """The emulator's prediction, or None before its first fit."""
@@ -694,7 +703,7 @@ class OnlineEmulator(Theory):
         ):
             return
         self._last_progress = now
-        total = self.n_exact + self.n_served
+        total = self.n_exact + self.n_served + self.n_recalled
         status = self._emulator.status()
         if self._recent_errors:
             errors, tolerances = np.array(self._recent_errors).T
@@ -712,12 +721,11 @@ class OnlineEmulator(Theory):
             else ""
         )
         self.log.info(
-            "%s: %d exact call(s) here (%d failed), %d prediction(s) served (%.0f %% of %d "
-            "points); %d training point(s) learned (from every process); %s; calibration factor "
-            "%.2g%s.",
-            self.get_name(), self.n_exact, self.n_failed, self.n_served,
-            100 * self.n_served / max(total, 1), total, status["points"], level,
-            status["kappa"], checked,
+            "%s: of %d points, %d exact call(s) here (%d failed), %d earlier exact result(s) "
+            "reused, %d prediction(s) served (%.0f %%); %d training point(s) learned (from every "
+            "process); %s; calibration factor %.2g%s.",
+            self.get_name(), total, self.n_exact, self.n_failed, self.n_recalled, self.n_served,
+            100 * self.n_served / max(total, 1), status["points"], level, status["kappa"], checked,
         )  # fmt: skip
 
     def jax_calculate(self):

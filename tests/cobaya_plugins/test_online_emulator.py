@@ -388,6 +388,22 @@ def test_inputs_and_derived_reach_the_exact_theory_and_get_cl_is_in_its_units(tm
         assert len(ours["tt"]) == 1001 and ours["ell"].tolist() == list(range(1001))
 
 
+def test_a_point_computed_exactly_before_is_not_computed_again(tmp_path):
+    """Cobaya's own cache keeps the last few states only: a point visited again later (as the
+    initial point of an MCMC is) comes from the training set, bit for bit, without a call."""
+    model = get_model(online_info(tmp_path))
+    plain = get_model({**online_info(tmp_path), "theory": exact_block()})
+    points = draws(6, 2.0, seed=3)  # fewer than min_points: exact calls, no fit yet
+    start = analytic_cls.CALLS[0]
+    for x in points:
+        model.logposterior(x)
+    assert analytic_cls.CALLS[0] - start == 6
+    again = model.logposterior(points[0])
+    assert analytic_cls.CALLS[0] - start == 6 and model.theory[ONLINE].n_recalled == 1
+    reference = plain.logposterior(points[0])
+    assert again.logpost == reference.logpost and again.derived == reference.derived
+
+
 class ClassyLike(Likelihood):
     """Requests TT, TE, EE to ell = 300 as D_ell in the model's µK², and rs_drag."""
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import analytic_cls
 import numpy as np
 import pytest
 import yaml
@@ -73,17 +74,22 @@ def hand_report(prefix: Path, report: dict, burn_in: float) -> dict:
             "ess": np.sum(w) ** 2 / np.sum(w**2) / len(d), "shifts": shifts}  # fmt: skip
 
 
-def fabricated_run(tmp_path: Path, errors: np.ndarray, sigma_errors: np.ndarray) -> Path:
-    """An OnlineEmulator run's output whose chain rows are the exact model's values with known
-    errors: log-likelihood lower by ``errors`` (so Δ = errors) and sigma_T higher by
-    ``sigma_errors``; weights 1, 2, 3, 1, 2, 3, ...; written by Cobaya's own output classes."""
+def fabricated_run(
+    tmp_path: Path, errors: np.ndarray, sigma_errors: np.ndarray, points: np.ndarray | None = None
+) -> Path:
+    """An OnlineEmulator run's output whose chain rows are the exact model's values at ``points``
+    (default: draws around the truth) with known errors: log-likelihood lower by ``errors`` (so
+    Δ = errors) and sigma_T higher by ``sigma_errors``; weights 1, 2, 3, 1, 2, 3, ...; written by
+    Cobaya's own output classes."""
     info = online_info(tmp_path, likelihood={LIKE: None})
     prefix = tmp_path / "chains" / "fake"
     out = get_output(prefix=str(prefix), force=True)
     out.check_and_dump_info(info, update_info(info), check_compatible=False)
     exact = get_model({**info, "theory": exact_block()})
     collection = SampleCollection(exact, out, name="1")
-    for i, x in enumerate(draws(len(errors), 1.0, seed=1)):
+    if points is None:
+        points = draws(len(errors), 1.0, seed=1)
+    for i, x in enumerate(points):
         result = exact.logposterior(x)
         collection.add(x, logpriors=result.logpriors, loglikes=[result.loglikes[0] - errors[i]],
                        derived=[result.derived[0] + sigma_errors[i]], weight=1 + i % 3)  # fmt: skip
@@ -122,6 +128,22 @@ def test_report_numbers_are_the_hand_computation_on_a_chain_with_known_errors(tm
     assert json.loads(Path(f"{prefix}{REPORT_SUFFIX}").read_text())["samples"] == report["samples"]
     again = exactness_report(str(prefix), 25, seed=4, burn_in=0.3, write=False)
     assert again["samples"] == report["samples"]
+
+
+def test_rows_at_one_point_make_one_exact_call_and_exact_calls_counts_the_calls(tmp_path):
+    """Rows of a chain can share the theory's inputs (a fast nuisance parameter moved, or a point
+    visited again): one exact call for them all, and the report says how many calls it made."""
+    points = draws(10, 1.0, seed=2)
+    points = np.vstack([points, points[::-1]])  # every point twice, the copies far apart
+    prefix = fabricated_run(tmp_path, np.zeros(20), np.zeros(20), points=points)
+    before = analytic_cls.CALLS[0]
+    report = exactness_report(str(prefix), 20, seed=1, burn_in=0.0, write=False)
+    calls = analytic_cls.CALLS[0] - before
+    rows = [s["row"] for s in report["samples"]]
+    distinct = {min(r, 19 - r) for r in rows}  # row r and row 19 - r are one point
+    assert len(distinct) < len(rows)  # (the seed draws some point twice)
+    assert report["exact_calls"] == calls == len(distinct)
+    np.testing.assert_allclose([s["delta_logpost"] for s in report["samples"]], 0, atol=3e-3)
 
 
 def test_exact_info_replaces_the_wrapper_by_its_exact_theory_and_keeps_the_rest(tmp_path):
