@@ -155,10 +155,14 @@ class GaussianProcesses:
         xv = x[:, self.varying]
         d = xv.shape[1]
         self._x_mean = xv.mean(axis=0)
-        cov = np.atleast_2d(np.cov(xv, rowvar=False)) if d else np.zeros((0, 0))
-        values, vectors = np.linalg.eigh(cov) if d else (np.zeros(0), np.zeros((0, 0)))
+        # standardise first, then whiten the correlations: inputs of very different scales
+        # (A_s ~ 1e-9 beside H0 ~ 70) would otherwise fall below the eigenvalue floor and vanish
+        spread = xv.std(axis=0)
+        corr = np.atleast_2d(np.corrcoef(xv, rowvar=False)) if d > 1 else np.ones((d, d))
+        values, vectors = np.linalg.eigh(corr) if d else (np.zeros(0), np.zeros((0, 0)))
         floor = 1e-12 * max(values.max(initial=0.0), 1e-300)
-        self._whitening = (vectors / np.sqrt(np.maximum(values, floor))).T  # z = W (x - mean)
+        # z = W (x - mean)
+        self._whitening = (vectors / np.sqrt(np.maximum(values, floor))).T / spread
         z = self._whiten(xv)
         self._y_mean = y.mean(axis=0)
         self._y_scale = self._residual_scale(z, y)

@@ -185,6 +185,21 @@ def test_gp_predicts_a_smooth_function_within_its_error_and_never_trusts_far_poi
     assert far_var[0] > 1e3 * near_var[0]
 
 
+def test_gp_sees_inputs_of_every_scale():
+    """The same smooth function of inputs scaled as A_s (~2e-9) and H0 (~67) is predicted as
+    well as in unit inputs: whitening must not drop the small-scale direction (it did once, when
+    the eigenvalue floor was relative to the raw covariance's largest eigenvalue)."""
+    rng = np.random.default_rng(3)
+    unit, test = rng.uniform(-1, 1, (40, 2)), rng.uniform(-0.9, 0.9, (50, 2))
+    scale, offset = np.array([5e-11, 2.0]), np.array([2.1e-9, 67.0])
+    y, truth = _smooth(unit), _smooth(test)
+    plain = GaussianProcesses.fit(unit, y)
+    scaled = GaussianProcesses.fit(offset + scale * unit, y)
+    for gp, points in ((plain, test), (scaled, offset + scale * test)):
+        means = np.array([gp.predict(t)[0][0] for t in points])
+        assert np.max(np.abs(means - truth)) < 0.02
+
+
 def test_gp_leave_one_out_is_a_refit_without_the_point():
     rng = np.random.default_rng(4)
     x = rng.uniform(-1, 1, (25, 2))
@@ -495,10 +510,11 @@ def test_cache_is_reused_and_another_configuration_starts_afresh(tmp_path, caplo
     calls_first = analytic_cls.CALLS[0] - start
     model.close()
     assert calls_first >= 8  # min_points for 3 inputs
-    # a second run of the same model, at other points of the same posterior: (nearly) no calls
+    # a second run of the same model, at other points of the posterior (the first run's were
+    # spread twice as wide, as a burn-in's): (nearly) no calls
     model = get_model(online_info(tmp_path))
     start = analytic_cls.CALLS[0]
-    for x in draws(40, 2.0, seed=6):
+    for x in draws(40, 1.0, seed=6):
         model.logposterior(x)
     calls_second = analytic_cls.CALLS[0] - start
     # one exact call gives the exact theory's unit factors for get_Cl(ell_factor=True,
