@@ -28,6 +28,10 @@ than ``--max-minutes`` is stopped and what it reached is recorded as partial.
 ``--resume`` continues a stopped run (its chains and cache, Cobaya's --resume) and records the
 numbers of both parts together, the wall time of this part apart.
 
+``--second-run`` runs the same model again with the cache (and Fisher covmat) a first run left in
+``--outdir``: fresh chains, and the exact calls of this run are the point files it added; recorded
+as ``<case>_second_run``.
+
 ``--case smoke``: the same pipeline on the shipped analytic model (online_callable.yaml's), in a
 minute: checks this script, not CLASS. Results: bench/results/online.json (one entry per case;
 the smoke case is only printed unless --save-smoke).
@@ -231,16 +235,25 @@ def exact_call_numbers(cache: Path) -> dict:
 
 
 def run(
-    case_name: str, mpi: int, max_minutes: float, validate: int, outdir: Path, resume: bool = False
+    case_name: str,
+    mpi: int,
+    max_minutes: float,
+    validate: int,
+    outdir: Path,
+    resume: bool = False,
+    second: bool = False,
 ) -> dict:
     """Run a case (module docstring); with ``resume``, continue the chain and cache already in
-    ``outdir`` (Cobaya's --resume) with the Fisher covmat found there."""
+    ``outdir`` (Cobaya's --resume) with the Fisher covmat found there; with ``second``, fresh
+    chains on that cache and covmat."""
     case = CASES[case_name]()
     mocks = ensure_mocks()
     outdir.mkdir(parents=True, exist_ok=True)
     cache, covmat = outdir / "cache", outdir / "fisher.covmat"
     if resume:
         fisher = json.loads((outdir / "fisher.json").read_text())
+    elif second:  # the first run's covmat: no exact call for it here
+        fisher = {"exact_calls": 0, "seconds": 0.0}
     else:
         if cache.exists():  # from an empty cache: the first run of a model
             import shutil
@@ -254,23 +267,29 @@ def run(
               + ", ".join(f"{n} {s:.3g}" for n, s in zip(names, np.sqrt(np.diag(covariance)),
                                                            strict=True)), flush=True)  # fmt: skip
     calls_before = len(list(cache.glob("*/points/*.npz")))
-    prefix = outdir / "chains" / "online"
+    prefix = outdir / "chains" / ("online_second" if second else "online")
     info = {
         "theory": {ONLINE: {"exact": case.exact, "cache": str(cache), "validate": validate}},
         "likelihood": {n: {"clik_file": str(p)} for n, p in mocks.items()},
         "params": params_block(case),
         "sampler": {
-            "mcmc": {"covmat": str(covmat), "Rminus1_stop": 0.02, "Rminus1_cl_stop": 0.2, "seed": 1}
+            "mcmc": {
+                "covmat": str(covmat),
+                "Rminus1_stop": 0.02,
+                "Rminus1_cl_stop": 0.2,
+                "seed": 2 if second else 1,
+            }
         },  # fmt: skip
         "output": str(prefix),
         ("resume" if resume else "force"): True,
     }
-    (outdir / "run.yaml").write_text(yaml.safe_dump(info, sort_keys=False))
+    name = "run_second" if second else "run"
+    (outdir / f"{name}.yaml").write_text(yaml.safe_dump(info, sort_keys=False))
     bin_dir = Path(sys.executable).parent
-    command = [str(bin_dir / "cobaya-run"), str(outdir / "run.yaml")]
+    command = [str(bin_dir / "cobaya-run"), str(outdir / f"{name}.yaml")]
     if mpi > 1:
         command = [str(bin_dir / "mpirun"), "-n", str(mpi), *command]
-    log = outdir / "run.log"
+    log = outdir / f"{name}.log"
     print(f"  {' '.join(command)}  (log: {log})", flush=True)
     start = time.perf_counter()
     with open(log, "w") as handle:
@@ -307,10 +326,13 @@ def run(
         "returncode": proc.returncode,
         "fisher": fisher,
         "resumed": resume,
+        "second_run": second,
         "exact_calls_before_this_part": calls_before,
         **exact_call_numbers(cache),
         **chain_numbers(prefix, list(case.sampled)),
     }
+    if second:  # this run's calls only
+        result["exact_calls"] -= calls_before
     result["accepted_steps_per_exact_call"] = result["accepted_steps"] / max(
         result["exact_calls"], 1
     )
@@ -347,6 +369,12 @@ def summary(r: dict) -> str:
         f"{r['accepted_steps_per_exact_call']:.1f} ({r['moving_steps_per_exact_call']:.1f}) per "
         f"exact call; R-1 {r['Rminus1']}, bounds {r['Rminus1_cl']}",
     ]
+    if r.get("second_run"):
+        before = r["exact_calls_before_this_part"]
+        lines.append(
+            f"  second run on the first run's cache of {before} points: {r['exact_calls']} exact "
+            f"calls ({100 * r['exact_calls'] / max(before, 1):.1f} % of the first run's)"
+        )
     if rep:
         d = rep["delta_logpost"]
         lines.append(
@@ -368,14 +396,19 @@ def main() -> None:
     parser.add_argument("--save-smoke", action="store_true", help="save the smoke case too")
     parser.add_argument("--resume", action="store_true", help="continue the chain and cache "
                         "of a stopped run in --outdir (wall time: of this part only)")  # fmt: skip
+    parser.add_argument("--second-run", action="store_true", help="fresh chains on the cache "
+                        "and covmat of a first run in --outdir")  # fmt: skip
     args = parser.parse_args()
+    if args.resume and args.second_run:
+        parser.error("--resume and --second-run exclude each other: pick one.")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
     result = run(args.case, args.mpi, args.max_minutes, args.validate,
-                 Path(args.outdir) / args.case, resume=args.resume)  # fmt: skip
+                 Path(args.outdir) / args.case, resume=args.resume,
+                 second=args.second_run)  # fmt: skip
     print(summary(result))
     if args.case != "smoke" or args.save_smoke:
         results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-        results[args.case] = result
+        results[args.case + ("_second_run" if args.second_run else "")] = result
         RESULTS.write_text(json.dumps(results, indent=1) + "\n")
         print(f"written to {RESULTS.relative_to(REPO)}")
 
