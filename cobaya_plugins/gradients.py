@@ -29,6 +29,10 @@ The contract for a component of this package or yours (duck-typed, nothing to re
   is a JAX boolean (False: the point is rejected, logpost = -inf);
 * a **Likelihood** defines ``jax_logp(self) -> f``, with ``f(products, params) -> logL``
   (``products``: the merged products of the theories; ``params``: its input parameters).
+* a Theory whose JAX form **approximates** its exact code (``OnlineEmulator``) also defines
+  ``exact_only(self)``, a context manager under which its Cobaya ``calculate()`` computes every
+  point exactly (and learns it); its ``jax_calculate()`` then returns the refreshed
+  approximation. BestFit checks its best fit that way.
 """
 
 from __future__ import annotations
@@ -401,3 +405,70 @@ def check_finite_gradient(names: Sequence[str], x: np.ndarray, grad: np.ndarray,
             f"log-posterior is finite: {point}. A component returns NaN derivatives there "
             "(e.g. a likelihood at the edge of its validity range); report it with this point.",
         )
+
+
+#: Largest |Δχ²| between the JAX and the exact log-posterior at a maximum found through an
+#: approximate theory (the BestFit option ``exact_tolerance`` and the profile's default).
+EXACT_TOLERANCE = 0.1
+#: Most maximisations through an approximate theory before giving up (``exact_rounds``).
+EXACT_ROUNDS = 5
+
+
+class ExactCheck:
+    """Maxima found through theories whose JAX form approximates their exact code (they define
+    ``exact_only()``; the module docstring) checked against that code.
+
+    :meth:`refine` runs a maximisation ``find(posterior, x0) -> (x, value)`` (``x``: all
+    sampled parameters, (d,); ``value``: the JAX log-posterior there), computes the same
+    quantity exactly at ``x`` and, while the two differ by more than ``tolerance`` in χ² (the
+    theory has then learned the point), rebuilds the JAX posterior and maximises again from
+    ``x``, at most ``rounds`` times. ``active`` is False (and :meth:`refine` one plain
+    maximisation) when the model has no such theory."""
+
+    def __init__(
+        self,
+        model: Any,
+        ignore_prior: bool = False,
+        tolerance: float = EXACT_TOLERANCE,
+        rounds: int = EXACT_ROUNDS,
+    ):
+        self.model, self.ignore_prior = model, bool(ignore_prior)
+        self.tolerance, self.rounds = float(tolerance), int(rounds)
+        self.theories = [t for t in model.theory.values() if hasattr(t, "exact_only")]
+        self.active = bool(self.theories)
+        #: The names of the approximate theories, for messages.
+        self.names = ", ".join(t.get_name() for t in self.theories)
+
+    def exact_value(self, x: np.ndarray) -> float:
+        """The exact log-posterior (log-likelihood with ``ignore_prior``) at ``x`` (d,)."""
+        from contextlib import ExitStack
+
+        with ExitStack() as stack:
+            for theory in self.theories:
+                stack.enter_context(theory.exact_only())
+            point = self.model.logposterior(x, cached=False)
+        return float(point.loglike if self.ignore_prior else point.logpost)
+
+    def refine(
+        self,
+        posterior: LogPosterior,
+        find: Callable[[LogPosterior, np.ndarray], tuple[np.ndarray, float]],
+        x0: np.ndarray,
+    ) -> tuple[LogPosterior, np.ndarray, float, list[tuple[float, float]], bool]:
+        """(posterior, x, exact value, [(JAX χ², exact χ²) per round], agreed): the last
+        posterior built, the last maximum and the exact value there (the JAX one when not
+        :attr:`active`), every round's χ², and whether the last round is within
+        ``tolerance``."""
+        x, value = find(posterior, x0)
+        if not self.active:
+            return posterior, x, value, [], True
+        rounds: list[tuple[float, float]] = []
+        for round_ in range(1, self.rounds + 1):
+            exact = self.exact_value(x)
+            rounds.append((-2 * value, -2 * exact))
+            if abs(2 * (value - exact)) <= self.tolerance:
+                return posterior, x, exact, rounds, True
+            if round_ < self.rounds:
+                posterior = LogPosterior(self.model, ignore_prior=self.ignore_prior)
+                x, value = find(posterior, x)
+        return posterior, x, exact, rounds, False

@@ -27,12 +27,15 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cobaya_plugins.samplers.optimize import maximize
 from cobaya_plugins.suggest import close_match
+
+if TYPE_CHECKING:  # (imported where used: JAX loads with it)
+    from cobaya_plugins.gradients import ExactCheck, LogPosterior
 
 #: Δχ² of the 1σ and 2σ levels of one parameter.
 LEVELS = {"1σ": 1.0, "2σ": 4.0}
@@ -203,7 +206,7 @@ def profile(
     ``progress``, if given, is called with one line of text at each stage and each point."""
     from cobaya.model import get_model
 
-    from cobaya_plugins.gradients import LogPosterior
+    from cobaya_plugins.gradients import ExactCheck, LogPosterior
 
     def say(line: str) -> None:
         if progress is not None:
@@ -232,24 +235,37 @@ def profile(
     widths = expected_widths(model)
     x_ref = model.prior.reference(random_state=np.random.default_rng(seed))
     posterior.value_and_grad(x_ref)  # compile (announced)
+    check = ExactCheck(model, ignore_prior)
+    evaluations_of: list[int] = []
+
+    def find_best(posterior: LogPosterior, x0: np.ndarray) -> tuple[np.ndarray, float]:
+        found = maximize(posterior.value_and_grad, x0, widths, bounds)
+        evaluations_of.append(found.n_evaluations)
+        return found.x, found.value
+
     start = time.perf_counter()
-    best = maximize(posterior.value_and_grad, x_ref, widths, bounds)
+    posterior, best_x, best_value, rounds, agreed = check.refine(posterior, find_best, x_ref)
     say(
-        f"Best fit: χ² {-2 * best.value:.3f} at {param} = {best.x[i]:.6g} ({best.n_evaluations} "
-        f"evaluations, {time.perf_counter() - start:.1f} s); now {len(values)} value(s) of "
-        f"{param}, nearest first:"
+        f"Best fit: χ² {-2 * best_value:.3f} at {param} = {best_x[i]:.6g} "
+        f"({sum(evaluations_of)} evaluations, {time.perf_counter() - start:.1f} s)"
+        f"{_checked(check, rounds, agreed)}; now {len(values)} value(s) of {param}, nearest "
+        "first:"
     )
     others = np.array([k for k in range(len(names)) if k != i])
 
-    def conditional(v: float):
-        def value_and_grad(y: np.ndarray) -> tuple[float, np.ndarray]:
-            x = np.insert(y, i, v)
-            value, grad = posterior.value_and_grad(x)
-            return value, grad[others]
+    def find_at(v: float):
+        def find(posterior: LogPosterior, x0: np.ndarray) -> tuple[np.ndarray, float]:
+            def value_and_grad(y: np.ndarray) -> tuple[float, np.ndarray]:
+                value, grad = posterior.value_and_grad(np.insert(y, i, v))
+                return value, grad[others]
 
-        return value_and_grad
+            found = maximize(value_and_grad, x0[others], widths[others], bounds[others])
+            evaluations_of.append(found.n_evaluations)
+            return np.insert(found.x, i, v), found.value
 
-    order = np.argsort(np.abs(values - best.x[i]))
+        return find
+
+    order = np.argsort(np.abs(values - best_x[i]))
     solutions: dict[int, np.ndarray] = {}
     chi2 = np.full(len(values), np.nan)
     evaluations = [0] * len(values)
@@ -258,17 +274,19 @@ def profile(
         done = list(solutions)
         if done:  # warm start from the nearest value already done
             nearest = min(done, key=lambda j: abs(values[j] - values[k]))
-            y0 = solutions[nearest][others]
+            x0 = solutions[nearest]
         else:
-            y0 = best.x[others]
-        found = maximize(conditional(values[k]), y0, widths[others], bounds[others])
-        solutions[k] = np.insert(found.x, i, values[k])
-        chi2[k] = -2 * found.value
-        evaluations[k] = found.n_evaluations
+            x0 = best_x
+        evaluations_of.clear()
+        posterior, solutions[k], value, rounds, agreed = check.refine(
+            posterior, find_at(values[k]), x0
+        )
+        chi2[k] = -2 * value
+        evaluations[k] = sum(evaluations_of)
         say(
             f"  [{step}/{len(values)}] {param} = {values[k]:.6g}: χ² {chi2[k]:.3f}, Δχ² from the "
-            f"global fit {chi2[k] + 2 * best.value:.3f} ({found.n_evaluations} evaluations, "
-            f"{time.perf_counter() - point_start:.1f} s)"
+            f"global fit {chi2[k] + 2 * best_value:.3f} ({evaluations[k]} evaluations, "
+            f"{time.perf_counter() - point_start:.1f} s){_checked(check, rounds, agreed)}"
         )
     return Profile(
         param=param,
@@ -276,11 +294,28 @@ def profile(
         values=values,
         chi2=chi2,
         points=np.array([solutions[k] for k in range(len(values))]),
-        best_x=best.x,
-        best_chi2=-2 * best.value,
+        best_x=best_x,
+        best_chi2=-2 * best_value,
         evaluations=evaluations,
         seconds=time.perf_counter() - start,
         widths=widths,
+    )
+
+
+def _checked(check: ExactCheck, rounds: list[tuple[float, float]], agreed: bool) -> str:
+    """What the check against the exact code found, for a progress line ("" without one)."""
+    if not check.active:
+        return ""
+    jax_chi2, exact_chi2 = rounds[-1]
+    if agreed:
+        return (
+            f"; χ² of the exact code there (JAX {jax_chi2:.3f}, Δχ² {jax_chi2 - exact_chi2:.2g}"
+            f", {len(rounds)} round(s))"
+        )
+    return (
+        f"; χ² of the exact code there, but WARNING: the JAX one ({jax_chi2:.3f}) still differs "
+        f"by {jax_chi2 - exact_chi2:.2g} after {len(rounds)} rounds: the point may not be the "
+        "exact code's maximum (train the emulator longer first)"
     )
 
 

@@ -20,6 +20,11 @@ per parameter width (:meth:`~cobaya_plugins.samplers.optimize.Maximum.explain`);
 says whether the best fit is trusted: a maximum (gradient below
 :data:`~cobaya_plugins.samplers.optimize.TRUSTED_GRADIENT`) that other starts reach too (within
 :data:`AGREE` in χ²), a warning otherwise.
+
+Through a theory whose JAX form approximates its exact code (``OnlineEmulator``), the best fit
+is computed exactly; where its χ² differs from the JAX one by more than ``exact_tolerance``,
+the emulator has learned the point, and L-BFGS runs again from there with its refreshed JAX
+form (at most ``exact_rounds`` times). The values written are always the exact code's.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from cobaya.log import LoggedError
 from cobaya.sampler import CovmatSampler, Minimizer
 
 from cobaya_plugins.cobaya_internals import getdist_point_text
-from cobaya_plugins.gradients import LogPosterior, check_finite_gradient
+from cobaya_plugins.gradients import ExactCheck, LogPosterior, check_finite_gradient
 from cobaya_plugins.samplers.optimize import (
     TRUSTED_GRADIENT,
     Maximum,
@@ -64,12 +69,14 @@ class BestFit(Minimizer, CovmatSampler):
     starts: int
     max_evaluations: int
     gtol: float
+    exact_tolerance: float
+    exact_rounds: int
     covmat: Any
     covmat_params: Any
 
     def initialize(self):
         """Check the options and build the differentiable posterior (no compiling yet)."""
-        for option in ("starts", "max_evaluations"):
+        for option in ("starts", "max_evaluations", "exact_rounds"):
             value = getattr(self, option)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise LoggedError(
@@ -77,6 +84,13 @@ class BestFit(Minimizer, CovmatSampler):
                     f"{self.get_name()}: `{option}: {value}` is not valid: it must be a positive "
                     "integer.",
                 )
+        tolerance = self.exact_tolerance
+        if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or tolerance <= 0:
+            raise LoggedError(
+                self.log,
+                f"{self.get_name()}: `exact_tolerance: {tolerance}` is not valid: it must be a "
+                "positive number (a Δχ²).",
+            )
         self.posterior = LogPosterior(self.model, ignore_prior=bool(self.ignore_prior))
         self.names = self.posterior.sampled_names
         self.minimum: OnePoint | None = None
@@ -138,6 +152,7 @@ class BestFit(Minimizer, CovmatSampler):
         )  # fmt: skip
         self._judge(best, chi2s)
         if mpi.is_main_process():
+            best = self._check_with_exact(best, scale)
             self._finish(best.x)
         self.minimum = mpi.share_mpi(self.minimum)
         self.covariance = mpi.share_mpi(self.covariance)
@@ -166,6 +181,44 @@ class BestFit(Minimizer, CovmatSampler):
                 gradient, TRUSTED_GRADIENT,
                 "no other start reaches it" if len(chi2s) > 1 else "from one start only",
             )  # fmt: skip
+
+    def _check_with_exact(self, best: Maximum, scale: np.ndarray) -> Maximum:
+        """Through theories whose JAX form approximates their exact code: the best fit checked
+        and, where needed, found again (:class:`~cobaya_plugins.gradients.ExactCheck`, with
+        ``exact_tolerance`` and ``exact_rounds``). Returns the final maximum."""
+        check = ExactCheck(self.model, self.ignore_prior, self.exact_tolerance, self.exact_rounds)
+        if not check.active:
+            return best
+        found: list[Maximum] = []
+
+        def find(posterior: LogPosterior, x0: np.ndarray) -> tuple[np.ndarray, float]:
+            if not found:  # the first round: the best of the starts, already found
+                found.append(best)
+            else:  # a refreshed posterior: maximise again from x0
+                found.append(maximize(posterior.value_and_grad, x0, scale, posterior.bounds,
+                                      self.max_evaluations, self.gtol))  # fmt: skip
+            return found[-1].x, found[-1].value
+
+        self.posterior, _, _, rounds, agreed = check.refine(self.posterior, find, best.x)
+        for round_, (jax_chi2, exact_chi2) in enumerate(rounds, start=1):
+            self.log.info(
+                "Best fit through %s, round %d: %s %.4f (JAX) and %.4f (exact code), Δχ² %.3g.",
+                check.names, round_, self._what(), jax_chi2, exact_chi2, jax_chi2 - exact_chi2,
+            )  # fmt: skip
+        if agreed:
+            self.log.info(
+                "The best fit through %s agrees with the exact code within `exact_tolerance: "
+                "%g` (Δχ²).", check.names, self.exact_tolerance,
+            )  # fmt: skip
+        else:
+            self.log.warning(
+                "The best fit through %s still differs from the exact code by more than "
+                "`exact_tolerance: %g` (Δχ²) after `exact_rounds: %d`: the values written are "
+                "the exact code's at that point, but the point may not be its maximum. Raise "
+                "`exact_rounds`, or train the emulator longer first (an mcmc run on its cache).",
+                check.names, self.exact_tolerance, self.exact_rounds,
+            )  # fmt: skip
+        return found[-1]
 
     def _what(self) -> str:
         return "-2 log(likelihood)" if self.ignore_prior else "-2 log(posterior)"

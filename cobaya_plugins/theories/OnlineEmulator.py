@@ -35,7 +35,8 @@ import hashlib
 import inspect
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from copy import deepcopy
 from numbers import Integral, Real
 from pathlib import Path
@@ -180,6 +181,7 @@ class OnlineEmulator(Theory):
         self.n_served = 0
         self.n_failed = 0
         self.n_recalled = 0  # points computed exactly before, given back from the training set
+        self._exact_only = False
         self._recent_errors: deque[tuple[float, float]] = deque(maxlen=RECENT)
         self._recent_checks: deque[float] = deque(maxlen=RECENT)
         self._last_progress = time.time()
@@ -547,15 +549,18 @@ class OnlineEmulator(Theory):
             self._progress()
             return True
         prediction = self._predict(params_values_dict)
-        if (prediction is None or not prediction.accurate) and self._learn([]):
+        serve = prediction is not None and prediction.accurate
+        if not serve and self._learn([]):
             prediction = self._predict(params_values_dict)  # with the others' new exact calls
-        if prediction is not None and prediction.accurate:
+            serve = prediction is not None and prediction.accurate
+        if serve and not self._exact_only:  # (exact_only(): a sampler checks its point)
             self._serve(state, prediction, want_derived)
             self._progress()
             return True
         self.log.debug(
-            "%s: exact call (%s)", self.get_name(), prediction.reason if prediction else "no fit"
-        )
+            "%s: exact call (%s)", self.get_name(),
+            (prediction.reason if prediction else "no fit") or "a sampler's check",
+        )  # fmt: skip
         point = self._exact_call(params_values_dict, prediction)
         if point is None:
             self._progress()
@@ -568,6 +573,17 @@ class OnlineEmulator(Theory):
         state["Cl"] = self._padded(point.cls)
         state["online"] = {"exact": True}
         self._set_derived(state, point.derived, want_derived)
+
+    @contextmanager
+    def exact_only(self) -> Iterator[None]:
+        """Within this context every point is computed by the exact theory (or given back when
+        it was computed before) and learned: for a sampler that checks its point against the
+        exact code (BestFit's best fit; :mod:`cobaya_plugins.gradients`)."""
+        self._exact_only = True
+        try:
+            yield
+        finally:
+            self._exact_only = False
 
     def _predict(self, params: Mapping[str, float]) -> Any:
         """The emulator's prediction, or None before its first fit."""
