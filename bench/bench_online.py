@@ -1,7 +1,7 @@
 """OnlineEmulator with CLASS as the exact code: a converged Cobaya mcmc, its exact calls, wall time,
 accepted steps per exact call and exactness report (issue 20, item 8; docs/online_emulator.md).
 
-Run: python bench/bench_online.py [--case lcdm_nur|smoke] [--mpi 2] [--max-minutes 60]
+Run: python bench/bench_online.py [--case lcdm_nur|lcdm_mnu|smoke] [--mpi 2] [--max-minutes 60]
                                   [--validate 50] [--outdir bench_output/online]
 From the repository root; the mock files (low-l TT, plik_lite; seed 0, as `make demo`) are written
 to mock_data/ if missing.
@@ -11,7 +11,8 @@ n_s, logA, N_ur; A_planck from the likelihoods), CLASS (Cobaya's classy) with th
 (one 0.06 eV neutrino, HMcode lensing; lensed spectra to the likelihoods' ell 2508) under
 ``cobaya_plugins.theories.OnlineEmulator`` (default options, ``validate: 50``), on the mock low-l TT
 + plik_lite; ``mpirun -n 2 cobaya-run`` until Cobaya's test says R-1 <= 0.02 (means) and 0.2
-(bounds), from an empty cache.
+(bounds), from an empty cache. Case ``lcdm_mnu``: the same with the neutrino mass m_ncdm (one
+massive species, prior [0, 1.5] eV, truth 0.06) sampled instead of N_ur (fixed at 2.0328).
 
 The MH proposal covariance is a Fisher matrix of the same likelihoods at the mock's truth: the
 spectra's derivatives by central differences of CLASS (2 calls per cosmological parameter + 1,
@@ -98,6 +99,29 @@ def lcdm_nur() -> Case:
     )
 
 
+def lcdm_mnu() -> Case:
+    """ΛCDM + the neutrino mass (one massive species, m_ncdm = Σm_ν, truth 0.06 eV), N_ur
+    fixed to CLASS's 2.0328 for one massive neutrino."""
+    from cobaya_plugins.fiducial import fiducial_parameters
+
+    truth = fiducial_parameters()
+    sampled = {
+        "omega_b": ({"min": 0.017, "max": 0.027}, truth["omega_b"], 0.0002),
+        "omega_cdm": ({"min": 0.08, "max": 0.16}, truth["omega_cdm"], 0.002),
+        "H0": ({"min": 40, "max": 90}, truth["H0"], 1.0),
+        "tau_reio": ({"dist": "norm", "loc": 0.0544, "scale": 0.0073}, truth["tau_reio"], 0.006),
+        "n_s": ({"min": 0.85, "max": 1.1}, truth["n_s"], 0.006),
+        "logA": ({"min": 2.6, "max": 3.5}, truth["logA"], 0.012),
+        "m_ncdm": ({"min": 0.0, "max": 1.5}, 0.06, 0.05),
+    }
+    return Case(
+        exact={"classy": {"extra_args": {"N_ncdm": 1, "N_ur": 2.0328, "non_linear": "hmcode"}}},
+        sampled=sampled,
+        other_params={"A_s": {"value": "lambda logA: 1e-10*np.exp(logA)"}},
+        description="ΛCDM + Σm_ν, CLASS (N_ncdm 1, HMcode), lowl TT + plik_lite mocks",
+    )
+
+
 def smoke() -> Case:
     exact = yaml.safe_load((REPO / "yaml_examples" / "online_callable.yaml").read_text())
     block = exact["theory"][ONLINE]["exact"]
@@ -110,7 +134,7 @@ def smoke() -> Case:
     return Case(exact=block, sampled=sampled, description="analytic model (smoke test)")
 
 
-CASES = {"lcdm_nur": lcdm_nur, "smoke": smoke}
+CASES = {"lcdm_nur": lcdm_nur, "lcdm_mnu": lcdm_mnu, "smoke": smoke}
 
 
 def ensure_mocks() -> dict[str, Path]:
