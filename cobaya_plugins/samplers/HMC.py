@@ -40,6 +40,13 @@ uninterrupted run's with the same seed. All processes decide together (a differe
 processes, or a state on some processes only, is an error on every process).
 Divergent transitions are counted and reported (a few are expected at points outside the
 emulator's box or a likelihood's range, where the density is zero).
+
+Through a theory whose JAX form approximates its exact code (``OnlineEmulator``), every draw of
+each sampling chunk is evaluated through Cobaya, where the theory serves its prediction only
+within its error tolerance and otherwise calls the exact code and learns the point; a chunk in
+which any process made such calls is redone from its start with the posterior rebuilt from the
+refreshed emulator (same tuned kernel), so every draw written was served within tolerance.
+Warm-up draws are not checked (they are not kept).
 """
 
 from __future__ import annotations
@@ -149,6 +156,10 @@ class HMC(CovmatSampler):
         self.n_gradients = int(self._saved["n_gradients"]) if self._saved else 0
         self.converged = False
         self._checked_against_cobaya = False
+        #: theories whose JAX form approximates their exact code (OnlineEmulator): each
+        #: sampling chunk's draws are checked through Cobaya (:meth:`_chunk_needs_redo`)
+        self._approximate = [t for t in self.model.theory.values() if hasattr(t, "exact_only")]
+        self.n_redone = 0
 
     def _check_options(self) -> None:
         """Option values, with the fix in YAML syntax."""
@@ -462,8 +473,11 @@ class HMC(CovmatSampler):
         while True:
             key, sub = jax.random.split(key)
             chunk = kernel.sample(states, sub)
-            states = self._fold(kernel, chunk.states)
             self.n_gradients += chunk.gradients
+            if self._approximate and self._chunk_needs_redo(chunk.positions):
+                kernel, states = self._refreshed(kernel, states)
+                continue
+            states = self._fold(kernel, chunk.states)
             self.n_divergent += chunk.divergent
             # draws first, then the state that records how many were written: a kill in
             # between leaves extra lines, which --resume cuts back (and draws again)
@@ -498,6 +512,41 @@ class HMC(CovmatSampler):
                 100 * divergent_total / n_total,
             )
         self._write_covmat()
+
+    # --- through an approximate theory (OnlineEmulator) -------------------------------------
+
+    def _chunk_needs_redo(self, positions: np.ndarray) -> bool:
+        """Every draw of a chunk (positions (steps, chains, d) in u) evaluated through Cobaya,
+        where an approximate theory serves its prediction only within its error tolerance and
+        otherwise calls its exact code and learns the point. True, on every process, when any
+        process made such exact calls: the JAX form is then out of date and the chunk is redone
+        from its start with the refreshed one."""
+        x = self._to_x(positions.reshape(-1, positions.shape[-1]))
+        before = sum(t.n_exact for t in self._approximate)
+        for xk in x:
+            self.model.logposterior(xk)
+        calls = sum(t.n_exact for t in self._approximate) - before
+        all_calls = mpi.allgather(calls)
+        if not any(all_calls):
+            return False
+        self.n_redone += 1
+        self.mpi_info(
+            "Chunk redone with the refreshed emulator: %d exact call(s) at its draws (%s).",
+            sum(all_calls), ", ".join(t.get_name() for t in self._approximate),
+        )  # fmt: skip
+        return True
+
+    def _refreshed(self, kernel: Kernel, states) -> tuple[Kernel, Any]:
+        """The posterior and kernel rebuilt from the approximate theories' current fit (same
+        coordinates, tuned parameters and chain positions), the chains' densities and
+        gradients recomputed at their positions."""
+        arrays, params = kernel.state_arrays(states), kernel.params
+        self.posterior = LogPosterior(self.model)
+        self._build()
+        kernel = self._kernel(self._centre, self._chol)
+        states = kernel.restore(arrays, params)
+        every = np.ones(self.chains, dtype=bool)
+        return kernel, kernel.replace(states, every, *self._evaluate_u(kernel.positions(states)))
 
     # --- output -----------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
-"""The gradient tools through OnlineEmulator's JAX form: BestFit checks its best fit against the
-exact code and minimizes again until the two agree (the exact model here: the analytic spectra
-of ``analytic_cls`` through CallableCls; its posterior peaks at the known truth)."""
+"""The gradient tools through OnlineEmulator's JAX form, checked against the exact code: BestFit
+and profile minimize again until the two agree at each maximum, HMC redoes a chunk whose draws
+the emulator could not serve within its tolerance (the exact model here: the analytic spectra of
+``analytic_cls`` through CallableCls; its posterior peaks at the known truth)."""
 
 import logging
 import re
@@ -102,3 +103,55 @@ def test_profile_through_the_emulator_is_the_exact_codes_profile(tmp_path):
         better = minimize(chi2, x[1:], method="Nelder-Mead",
                           options={"xatol": 1e-9, "fatol": 1e-6})  # fmt: skip
         assert result.chi2[k] <= better.fun + 0.1
+
+
+def exact_logpost(x: np.ndarray) -> np.ndarray:
+    """SpectraLike's log-likelihood of the analytic model at points x (n, 3), written out with
+    the model's function directly (flat priors: the log-posterior up to a constant)."""
+    import analytic_cls
+
+    ell = slice(30, 1001)
+    fid = {s: v[ell] for s, v in analytic_cls.spectra().items() if s != "derived"}
+    out = []
+    for point in x:
+        spectra = analytic_cls.spectra(*point)
+        out.append(-0.5 * sum(np.sum(((spectra[s][ell] - f) / 30.0) ** 2) for s, f in fid.items()))
+    return np.array(out)
+
+
+@pytest.mark.slow
+def test_hmc_through_the_emulator_checks_every_chunk_and_samples_the_exact_posterior(
+    tmp_path, caplog
+):
+    """From a coarse training set (11 points far out), HMC's chunks whose draws the emulator
+    cannot serve within its tolerance are redone after it learned them; the chain's means and
+    widths are the exact posterior's, from importance sampling of the exact model written out
+    here (a Gaussian proposal twice as wide as the chain)."""
+    info = info_with(tmp_path)
+    model = get_model(info)
+    for x in draws(12, 30.0, seed=2):
+        model.logposterior(x)
+    model.close()
+    caplog.set_level(logging.INFO)
+    options = {"seed": 3, "warmup": 200, "min_ess": 400, "Rminus1_stop": 0.02}
+    run({**info, "sampler": {"cobaya_plugins.samplers.HMC": options},
+         "output": str(tmp_path / "chains" / "hmc")})  # fmt: skip
+    assert "Chunk redone with the refreshed emulator" in caplog.text
+    chain = np.loadtxt(tmp_path / "chains" / "hmc.1.txt")
+    for i in (2, 3, 4):
+        chain = np.vstack([chain, np.loadtxt(tmp_path / "chains" / f"hmc.{i}.txt")])
+    x = chain[:, 2:5]  # weight, minuslogpost, amp, tilt, stretch
+    mean, cov = x.mean(axis=0), np.cov(x, rowvar=False)
+    rng = np.random.default_rng(0)
+    proposal = rng.multivariate_normal(mean, 4 * cov, size=20000)
+    log_q = -0.5 * np.einsum(
+        "ni,ij,nj->n", proposal - mean, np.linalg.inv(4 * cov), proposal - mean
+    )
+    log_w = exact_logpost(proposal) - log_q
+    w = np.exp(log_w - log_w.max())
+    assert w.sum() ** 2 / np.sum(w**2) > 2000  # the importance sampling is reliable
+    exact_mean = np.average(proposal, axis=0, weights=w)
+    exact_sigma = np.sqrt(np.average((proposal - exact_mean) ** 2, axis=0, weights=w))
+    sigma = x.std(axis=0)
+    assert np.all(np.abs(mean - exact_mean) < 0.15 * exact_sigma)
+    assert np.all(np.abs(sigma / exact_sigma - 1) < 0.1)
