@@ -748,7 +748,8 @@ class OnlineEmulator(Theory):
         """The emulator's mean prediction as a JAX function for :mod:`cobaya_plugins.gradients`
         (``f(params) -> ({"Cl": ..., "derived": ...}, valid)``, spectra as ``get_Cl()`` gives
         them). The prediction is frozen at the current fit and its error is not checked here:
-        the gradient samplers' checks against the tolerance are not implemented yet."""
+        the gradient tools check their points through :meth:`exact_only` and Cobaya's path,
+        and ask for this again after the emulator learned (BestFit, profile, HMC)."""
         import jax.numpy as jnp
 
         if not self._started:
