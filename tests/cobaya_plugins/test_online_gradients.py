@@ -42,6 +42,7 @@ def info_with(tmp_path, **options):
     return info
 
 
+@pytest.mark.slow
 def test_bestfit_through_the_emulator_is_checked_against_the_exact_code(tmp_path, caplog):
     info = info_with(tmp_path)
     model = get_model(info)
@@ -73,6 +74,7 @@ def test_bestfit_exact_options_are_checked(tmp_path):
         run({**info, "sampler": {BESTFIT: {"exact_rounds": 0}}})
 
 
+@pytest.mark.slow
 def test_profile_through_the_emulator_is_the_exact_codes_profile(tmp_path):
     """Each profile point is checked against the exact code (found again where they differ by
     more than 0.1 in χ²): its χ² is the exact model's there, and no lower χ² at that value of
