@@ -79,24 +79,30 @@ class Case:
     description: str = ""
 
 
-def lcdm_nur() -> Case:
+def _lcdm_sampled(h0_min: float = 50.0) -> dict[str, tuple[dict, float, float]]:
+    """The six ΛCDM parameters: name -> (prior, truth, Fisher step ~ 0.5-1 σ of the posterior)."""
     from cobaya_plugins.fiducial import fiducial_parameters
 
     truth = fiducial_parameters()
-    sampled = {
-        # name: (prior, truth, Fisher step ~ 0.5-1 σ of the posterior)
+    return {
         "omega_b": ({"min": 0.017, "max": 0.027}, truth["omega_b"], 0.0002),
         "omega_cdm": ({"min": 0.08, "max": 0.16}, truth["omega_cdm"], 0.002),
-        "H0": ({"min": 50, "max": 90}, truth["H0"], 1.0),
+        "H0": ({"min": h0_min, "max": 90}, truth["H0"], 1.0),
         "tau_reio": ({"dist": "norm", "loc": 0.0544, "scale": 0.0073}, truth["tau_reio"], 0.006),
         "n_s": ({"min": 0.85, "max": 1.1}, truth["n_s"], 0.006),
         "logA": ({"min": 2.6, "max": 3.5}, truth["logA"], 0.012),
-        "N_ur": ({"min": 0.05, "max": 5.0}, 2.0328, 0.2),
     }
+
+
+#: A_s from the sampled logA.
+A_S = {"A_s": {"value": "lambda logA: 1e-10*np.exp(logA)"}}
+
+
+def lcdm_nur() -> Case:
     return Case(
         exact={"classy": {"extra_args": {"N_ncdm": 1, "m_ncdm": 0.06, "non_linear": "hmcode"}}},
-        sampled=sampled,
-        other_params={"A_s": {"value": "lambda logA: 1e-10*np.exp(logA)"}},
+        sampled={**_lcdm_sampled(), "N_ur": ({"min": 0.05, "max": 5.0}, 2.0328, 0.2)},
+        other_params=dict(A_S),
         description="ΛCDM + N_ur, CLASS (N_ncdm 1, m_ncdm 0.06, HMcode), lowl TT + plik_lite mocks",
     )
 
@@ -118,22 +124,10 @@ def lcdm_nur_precise() -> Case:
 def lcdm_mnu() -> Case:
     """ΛCDM + the neutrino mass (one massive species, m_ncdm = Σm_ν, truth 0.06 eV), N_ur
     fixed to CLASS's 2.0328 for one massive neutrino."""
-    from cobaya_plugins.fiducial import fiducial_parameters
-
-    truth = fiducial_parameters()
-    sampled = {
-        "omega_b": ({"min": 0.017, "max": 0.027}, truth["omega_b"], 0.0002),
-        "omega_cdm": ({"min": 0.08, "max": 0.16}, truth["omega_cdm"], 0.002),
-        "H0": ({"min": 40, "max": 90}, truth["H0"], 1.0),
-        "tau_reio": ({"dist": "norm", "loc": 0.0544, "scale": 0.0073}, truth["tau_reio"], 0.006),
-        "n_s": ({"min": 0.85, "max": 1.1}, truth["n_s"], 0.006),
-        "logA": ({"min": 2.6, "max": 3.5}, truth["logA"], 0.012),
-        "m_ncdm": ({"min": 0.0, "max": 1.5}, 0.06, 0.05),
-    }
     return Case(
         exact={"classy": {"extra_args": {"N_ncdm": 1, "N_ur": 2.0328, "non_linear": "hmcode"}}},
-        sampled=sampled,
-        other_params={"A_s": {"value": "lambda logA: 1e-10*np.exp(logA)"}},
+        sampled={**_lcdm_sampled(h0_min=40.0), "m_ncdm": ({"min": 0.0, "max": 1.5}, 0.06, 0.05)},
+        other_params=dict(A_S),
         description="ΛCDM + Σm_ν, CLASS (N_ncdm 1, HMcode), lowl TT + plik_lite mocks",
     )
 
