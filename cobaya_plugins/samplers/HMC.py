@@ -88,6 +88,10 @@ MASS_FORMS = ("dense", "diagonal")
 #: chunk, which then commutes with the transitions; the others are never moved.
 FOLD_SIGMAS = 5.0
 
+#: Through an approximate theory: a chunk redone this many times in a row is kept (with a
+#: warning) rather than redone again.
+MAX_REDONE = 10
+
 #: The install command for what HMC needs beyond the package (blackjax, JAX).
 JAX_EXTRA = "pip install 'cobaya-planck-clik[jax]'"
 
@@ -469,14 +473,25 @@ class HMC(CovmatSampler):
 
         start = time.perf_counter()
         sums: dict[str, float] = {}
-        n_chunks = 0
+        n_chunks = redone = 0
         while True:
             key, sub = jax.random.split(key)
             chunk = kernel.sample(states, sub)
             self.n_gradients += chunk.gradients
             if self._approximate and self._chunk_needs_redo(chunk.positions):
-                kernel, states = self._refreshed(kernel, states)
-                continue
+                redone += 1
+                if redone < MAX_REDONE:
+                    kernel, states = self._refreshed(kernel, states)
+                    continue
+                self.mpi_warning(
+                    "A chunk was redone %d times and its draws still needed exact calls: it is "
+                    "kept as it is (the exactness report and `post:` reweighting tell its "
+                    "error). The emulator may not converge there: see docs/online_emulator.md.",
+                    redone,
+                )  # fmt: skip
+                kernel, end = self._refreshed(kernel, chunk.states)
+                chunk = chunk._replace(states=end)
+            redone = 0
             states = self._fold(kernel, chunk.states)
             self.n_divergent += chunk.divergent
             # draws first, then the state that records how many were written: a kill in

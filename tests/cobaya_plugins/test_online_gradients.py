@@ -157,3 +157,24 @@ def test_hmc_through_the_emulator_checks_every_chunk_and_samples_the_exact_poste
     sigma = x.std(axis=0)
     assert np.all(np.abs(mean - exact_mean) < 0.15 * exact_sigma)
     assert np.all(np.abs(sigma / exact_sigma - 1) < 0.1)
+
+
+@pytest.mark.slow
+def test_hmc_keeps_a_chunk_redone_too_often_and_says_so(tmp_path, caplog, monkeypatch):
+    """With at most one try per chunk, the first chunk that needs exact calls is kept with a
+    warning (no endless loop), and the run ends with its chains written."""
+    import importlib
+
+    module = importlib.import_module("cobaya_plugins.samplers.HMC")  # (the package exports the
+    monkeypatch.setattr(module, "MAX_REDONE", 1)  # class under the module's name)
+    info = info_with(tmp_path)
+    model = get_model(info)
+    for x in draws(12, 30.0, seed=2):
+        model.logposterior(x)
+    model.close()
+    options = {"seed": 3, "warmup": 100, "min_ess": 100, "Rminus1_stop": 0.1, "max_draws": 300}
+    run({**info, "sampler": {"cobaya_plugins.samplers.HMC": options},
+         "output": str(tmp_path / "chains" / "hmc")})  # fmt: skip
+    assert "redone 1 times and its draws still needed exact calls" in caplog.text
+    assert "Chunk redone with the refreshed emulator" in caplog.text
+    assert len(np.atleast_2d(np.loadtxt(tmp_path / "chains" / "hmc.1.txt"))) >= 25
