@@ -18,6 +18,11 @@ its components' defaults) before the model is built, so a misspelling is answere
 with a suggestion. ``progress`` receives a line at each stage (model built, global fit, each
 point); :meth:`Profile.table` is the whole table (the file), :meth:`Profile.summary` a narrow one
 for the screen.
+
+Through a theory whose JAX form approximates its exact code (``OnlineEmulator``), the global fit
+and every profile point are checked against the exact code and found again where the two χ²
+differ by more than 0.1 (:class:`cobaya_plugins.gradients.ExactCheck`); the χ² reported are then
+the exact code's, and each progress line says so.
 """
 
 from __future__ import annotations
