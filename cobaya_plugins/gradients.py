@@ -414,6 +414,12 @@ EXACT_TOLERANCE = 0.1
 EXACT_ROUNDS = 5
 
 
+def approximate_theories(model: Any) -> list[Any]:
+    """The theories of ``model`` whose JAX form approximates their exact code (they define
+    ``exact_only()``, the module docstring), in the model's order."""
+    return [t for t in model.theory.values() if hasattr(t, "exact_only")]
+
+
 class ExactCheck:
     """Maxima found through theories whose JAX form approximates their exact code (they define
     ``exact_only()``; the module docstring) checked against that code.
@@ -434,7 +440,7 @@ class ExactCheck:
     ):
         self.model, self.ignore_prior = model, bool(ignore_prior)
         self.tolerance, self.rounds = float(tolerance), int(rounds)
-        self.theories = [t for t in model.theory.values() if hasattr(t, "exact_only")]
+        self.theories = approximate_theories(model)
         self.active = bool(self.theories)
         #: The names of the approximate theories, for messages.
         self.names = ", ".join(t.get_name() for t in self.theories)

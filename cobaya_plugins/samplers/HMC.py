@@ -65,7 +65,11 @@ from cobaya.collection import SampleCollection
 from cobaya.log import LoggedError
 from cobaya.sampler import CovmatSampler
 
-from cobaya_plugins.gradients import LogPosterior, check_finite_gradient
+from cobaya_plugins.gradients import (
+    LogPosterior,
+    approximate_theories,
+    check_finite_gradient,
+)
 from cobaya_plugins.jax_compile import AnnouncedJit
 from cobaya_plugins.samplers.convergence import bulk_ess, split_rhat
 from cobaya_plugins.samplers.coordinates import (
@@ -162,7 +166,7 @@ class HMC(CovmatSampler):
         self._checked_against_cobaya = False
         #: theories whose JAX form approximates their exact code (OnlineEmulator): each
         #: sampling chunk's draws are checked through Cobaya (:meth:`_chunk_needs_redo`)
-        self._approximate = [t for t in self.model.theory.values() if hasattr(t, "exact_only")]
+        self._approximate = approximate_theories(self.model)
         self.n_redone = 0
 
     def _check_options(self) -> None:
